@@ -1,0 +1,142 @@
+"""What a detector is, and what it is shown.
+
+A detector never walks the disk and never knows the artifact type: the engine hands it
+a ``FileView`` of each member (full nested path, content, the chain of containers it
+sits in) and collects the findings. Subclasses register themselves on import; every
+module in ``seawall.detectors`` is imported by ``all_detectors``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
+
+from seawall.artifacts.base import Content
+from seawall.findings import Finding, Severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule's metadata: the SARIF ``rules[]`` entry and the docs are generated from it."""
+
+    id: str
+    name: str
+    severity: Severity
+    summary: str
+    help: str = ""
+    examples: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """``match`` / ``no_match`` examples; a test runs every one."""
+
+    @property
+    def category(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+@dataclass
+class FileView:
+    """One member as detectors see it."""
+
+    path: str
+    """Full nested path, ``package/cli.js.map!/src/main.tsx``."""
+    inner: str
+    """Path inside the innermost container, ``src/main.tsx``."""
+    content: Content
+    size: int
+    complete: bool = True
+    """False when only the first ``max_file_bytes`` were read."""
+    chain: tuple[str, ...] = ()
+    """Opener names from the target down to this member's container."""
+    container: str | None = None
+    """The opener that will open this member itself, if it is a container."""
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.inner.rsplit("/", 1)[-1]
+
+    @property
+    def data(self) -> Any:
+        return self.content.data
+
+    @property
+    def head(self) -> bytes:
+        return bytes(self.content.data[:4096])
+
+    @property
+    def in_sourcemap(self) -> bool:
+        return "sourcemap" in self.chain
+
+
+class Detector(ABC):
+    """Base class. A fresh instance scans each target, so it may keep per-target state."""
+
+    name: ClassVar[str]
+    rules: ClassVar[Sequence[Rule]] = ()
+    registry: ClassVar[dict[str, type["Detector"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            Detector.registry[cls.name] = cls
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = dict(settings or {})
+        self._rules = {rule.id: rule for rule in self.rules}
+
+    def wants(self, view: FileView) -> bool:
+        """Cheap test; ``scan`` runs only when this is true."""
+        return True
+
+    def scan(self, view: FileView) -> Iterable[Finding]:
+        return ()
+
+    def scan_dir(self, path: str, inner: str) -> Iterable[Finding]:
+        """Called for directory entries, when the container records them."""
+        return ()
+
+    def finish(self) -> Iterable[Finding]:
+        """Called once after the whole target: findings that need every member seen."""
+        return ()
+
+    def finding(
+        self,
+        rule_id: str,
+        path: str,
+        message: str,
+        evidence: Mapping[str, Any] | None = None,
+        *,
+        severity: Severity | None = None,
+        line: int | None = None,
+        key: str = "",
+    ) -> Finding:
+        rule = self._rules[rule_id]
+        return Finding(
+            rule=rule_id,
+            severity=rule.severity if severity is None else severity,
+            path=path,
+            message=message,
+            evidence=dict(evidence or {}),
+            line=line,
+            key=key,
+        )
+
+
+def all_detectors() -> dict[str, type[Detector]]:
+    """Import every module of this package once, so each detector registers itself."""
+    package = importlib.import_module("seawall.detectors")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"seawall.detectors.{module.name}")
+    return dict(sorted(Detector.registry.items()))
+
+
+def catalogue() -> dict[str, Rule]:
+    """Every rule of every detector, by id."""
+    rules: dict[str, Rule] = {}
+    for detector in all_detectors().values():
+        for rule in detector.rules:
+            rules[rule.id] = rule
+    return dict(sorted(rules.items()))

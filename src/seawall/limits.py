@@ -1,0 +1,47 @@
+"""Named limits that keep a hostile artifact from exhausting time, memory or disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int = 12
+    """Containers nested deeper than this are reported, not opened."""
+    max_entries: int = 1_000_000
+    """Members in one target, all nesting levels together."""
+    max_file_bytes: int = 1 * GiB
+    """Expanded bytes read from one member; the rest is reported as unscanned."""
+    max_total_bytes: int = 16 * GiB
+    """Expanded bytes read from one target, all members together."""
+    max_ratio: int = 200
+    """Expanded/compressed ratio above which a stream is treated as a bomb..."""
+    ratio_floor_bytes: int = 32 * MiB
+    """...once it has expanded past this many bytes (small files compress well legitimately)."""
+    large_file_bytes: int = 50 * MiB
+    """Members at least this large are noted (info) so reviewers see what dominates a release."""
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, object]) -> "Limits":
+        known = {f.name for f in fields(cls)}
+        clean: dict[str, int] = {}
+        for raw_key, value in values.items():
+            key = raw_key.replace("-", "_")
+            if key not in known:
+                raise ValueError(f"unknown limit {raw_key!r} (known: {', '.join(sorted(known))})")
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"limit {raw_key!r} must be a positive integer, got {value!r}")
+            clean[key] = value
+        return cls(**clean)
+
+
+class LimitExceeded(Exception):
+    """A named limit was hit; the engine turns this into an ``anomaly`` finding."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
