@@ -27,6 +27,9 @@ class Rule:
     severity: Severity
     summary: str
     help: str = ""
+    """Why it matters and what to do; the rule's documentation."""
+    fix: str = ""
+    """One line saying what to do, shown under each finding (defaults to help's first sentence)."""
     examples: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """``match`` / ``no_match`` examples; a test runs every one."""
 

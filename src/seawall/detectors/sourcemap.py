@@ -29,7 +29,8 @@ RULES = (
         "webpack `noSources`, TypeScript `inlineSources: false`) or stop shipping maps: add "
         "`*.map` to `.npmignore` or drop it from `files`. If it was already published, deprecate "
         "the version and treat everything in it as public.",
-        {"match": ["map with src/app.ts content"], "no_match": ["map with node_modules content only"]},
+        fix="Stop emitting sourcesContent or stop shipping *.map files; if already published, "
+        "deprecate the version and treat the embedded source as public.",
     ),
     Rule(
         "sourcemap.embedded-dependencies",
@@ -54,6 +55,7 @@ RULES = (
         "`sourceRoot` or `sources` point at an http(s) or bucket URL.",
         "Browsers and tools fetch the original source from that URL. If the bucket is public, "
         "your source is public too: check it and lock it down.",
+        fix="Check what the URL serves and make it private; strip sourceRoot from release maps.",
     ),
     Rule(
         "sourcemap.remote-map",
@@ -62,6 +64,7 @@ RULES = (
         "A shipped script names a source map hosted at a URL.",
         "The map, and the source it embeds, are one request away from anyone who reads the "
         "script. Check what the URL serves and remove the comment from release builds.",
+        fix="Remove the sourceMappingURL comment from release builds and check what the URL serves.",
     ),
     Rule(
         "sourcemap.missing-map",

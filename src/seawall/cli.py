@@ -1,0 +1,179 @@
+"""Command line: parse arguments, call the library, pick a reporter, set the exit code.
+
+Exit codes: 0 nothing at or above ``--fail-on``; 1 findings at or above it; 2 a target
+(or a member inside it) could not be read, or the arguments/config are wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from seawall import __version__
+from seawall.findings import Severity
+from seawall.policy import ConfigError, Policy, load, read_baseline, write_baseline
+
+SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
+FORMATS = ["text", "json", "sarif"]
+
+
+class _Group(click.Group):
+    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # click exits 2 on usage errors already; make sure nothing else escapes as a traceback.
+        kwargs.setdefault("standalone_mode", True)
+        return super().main(*args, **kwargs)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seawall")
+def main() -> None:
+    """Keep private source, secrets and model weights out of your releases."""
+
+
+def _policy(config: Path | None, fail_on: str | None, baseline: Path | None) -> Policy:
+    policy = load(config)
+    if fail_on:
+        policy = dataclasses.replace(policy, fail_on=Severity.parse(fail_on))
+    if baseline:
+        policy = dataclasses.replace(policy, baseline=read_baseline(baseline))
+    return policy
+
+
+def _progress_bar():  # type: ignore[no-untyped-def]
+    """A transient progress line on stderr, only when a person is watching."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    progress = Progress(
+        TextColumn("[bold]scanning"), BarColumn(bar_width=None), DownloadColumn(),
+        TransferSpeedColumn(), TextColumn("{task.fields[path]}", style="dim"),
+        console=Console(stderr=True), transient=True,
+    )
+    task = progress.add_task("scan", total=None, path="")
+
+    def advance(path: str, n: int) -> None:
+        short = path if len(path) < 60 else "…" + path[-59:]
+        progress.update(task, advance=n, path=short)
+
+    return progress, advance
+
+
+common_options = [
+    click.option("--config", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Config file (default: seawall.toml or [tool.seawall] in pyproject.toml, "
+                      "searched from the current folder up)."),
+    click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SEAWALL_CACHE_DIR",
+                 help="Where registry downloads are cached [env: SEAWALL_CACHE_DIR]."),
+]
+
+
+def _apply(options):  # type: ignore[no-untyped-def]
+    def wrap(func):  # type: ignore[no-untyped-def]
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return wrap
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to a file instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a finding is at or above this severity [default: medium, or the config's].")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Accept the findings recorded in this baseline; report only new ones.")
+@click.option("--no-progress", is_flag=True, help="Never show the progress bar.")
+@_apply(common_options)
+def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str | None,
+         baseline: Path | None, no_progress: bool, config: Path | None, cache_dir: Path | None) -> None:
+    """Scan release artifacts and report what must not ship.
+
+    TARGET is a directory, an artifact file of any supported format (detected by content:
+    npm tarballs, sdists, wheels, zip/jar/vsix/nupkg/apk, tar.gz/bz2/xz/zst, docker save
+    and OCI images, Electron .asar, source maps...), or a registry spec:
+    npm:NAME[@VERSION] or pypi:NAME[==VERSION].
+    """
+    from seawall.detectors import catalogue
+    from seawall.report import REPORTERS
+    from seawall.scan import scan as run_scan
+
+    try:
+        policy = _policy(config, fail_on, baseline)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    progress, advance = (None, None) if no_progress else _progress_bar()
+    if progress is not None:
+        with progress:
+            report = run_scan(targets, policy, progress=advance, cache_dir=cache_dir)
+    else:
+        report = run_scan(targets, policy, cache_dir=cache_dir)
+    rules = catalogue()
+    if fmt == "text":
+        color = output is None and sys.stdout.isatty()
+        rendered = REPORTERS["text"](report, rules, color=color)
+    else:
+        rendered = REPORTERS[fmt](report, rules)
+    _emit(rendered, output)
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Baseline file to write.")
+@_apply(common_options)
+def baseline(targets: tuple[str, ...], output: Path, config: Path | None, cache_dir: Path | None) -> None:
+    """Record the current findings as accepted (use with scan --baseline)."""
+    from seawall.scan import scan as run_scan
+
+    try:
+        policy = load(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    report = run_scan(targets, policy, cache_dir=cache_dir)
+    count = write_baseline(report.findings, output, policy)
+    click.echo(f"wrote {count} finding(s) to {output}", err=True)
+    sys.exit(2 if report.has_errors else 0)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+def rules(fmt: str) -> None:
+    """List every rule with its id, severity and summary."""
+    import json as jsonlib
+
+    from seawall.detectors import catalogue
+
+    catalog = catalogue()
+    if fmt == "json":
+        click.echo(jsonlib.dumps([{"id": r.id, "name": r.name, "severity": r.severity.label,
+                                   "summary": r.summary, "help": r.help} for r in catalog.values()],
+                                 indent=2))
+        return
+    if fmt == "markdown":
+        click.echo("| rule | severity | what it finds |\n|---|---|---|")
+        for r in catalog.values():
+            click.echo(f"| `{r.id}` | {r.severity.label} | {r.summary} |")
+        return
+    for r in catalog.values():
+        click.echo(f"{r.id:<40} {r.severity.label:<9} {r.summary}")
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
