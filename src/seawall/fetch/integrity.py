@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -28,15 +28,17 @@ class Expected:
 
     algorithm: str
     digests: frozenset[bytes]
+    style: str = field(default="sri", compare=False)
+    """How the registry wrote it, and so how to show it: ``sri`` (npm) or ``hex`` (PyPI)."""
 
     @classmethod
-    def strongest(cls, pairs: Iterable[tuple[str, bytes]]) -> Expected | None:
+    def strongest(cls, pairs: Iterable[tuple[str, bytes]], style: str = "sri") -> Expected | None:
         valid = [(alg, value) for alg, value in pairs
                  if alg in STRENGTH and len(value) == hashlib.new(alg).digest_size]
         if not valid:
             return None
         best = max(valid, key=lambda pair: STRENGTH[pair[0]])[0]
-        return cls(best, frozenset(value for alg, value in valid if alg == best))
+        return cls(best, frozenset(value for alg, value in valid if alg == best), style)
 
     def matches(self, digest: bytes) -> bool:
         return digest in self.digests
@@ -54,6 +56,9 @@ class Expected:
         """``sha256:<hex>``, the form pip shows."""
         value = self.primary if digest is None else digest
         return f"{self.algorithm}:{value.hex()}"
+
+    def show(self, digest: bytes | None = None) -> str:
+        return self.sri(digest) if self.style == "sri" else self.hex(digest)
 
 
 def parse_sri(text: str) -> Expected | None:
@@ -79,7 +84,7 @@ def from_hex(items: Iterable[tuple[str, str]]) -> Expected | None:
             pairs.append((algorithm.lower(), bytes.fromhex(value)))
         except (TypeError, ValueError):
             continue
-    return Expected.strongest(pairs)
+    return Expected.strongest(pairs, style="hex")
 
 
 def hash_file(path: Path, algorithm: str) -> bytes:
