@@ -11,6 +11,7 @@ Nothing is ever extracted: the cache is the only place this package writes to.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -55,19 +56,23 @@ class Cache:
         return self.root / folder / key[:2] / key / safe_filename(filename)
 
     def fetch(self, client: httpx.Client, url: str, filename: str, expected: Expected | None, *,
-              what: str, max_bytes: int = MAX_ARTIFACT_BYTES) -> tuple[Path, bool]:
+              what: str, max_bytes: int | None = None) -> tuple[Path, bool]:
         """The verified file for ``url``, and whether it came from the cache."""
+        limit = MAX_ARTIFACT_BYTES if max_bytes is None else max_bytes
         dest = self.path_for(filename, url, expected)
         try:
-            if expected is not None and dest.is_file():
-                if expected.matches(hash_file(dest, expected.algorithm)):
-                    return dest, True
+            if expected is not None and _intact(dest, expected):
+                return dest, True
             dest.parent.mkdir(parents=True, exist_ok=True)
-            get(client, url, lambda response: _save(response, dest, expected, what, max_bytes),
+            get(client, url, lambda response: _save(response, dest, expected, what, limit),
                 what=what, headers={"Accept-Encoding": "identity"})
         except OSError as exc:
             raise FetchError(f"cannot use the download cache at {self.root}: {exc}") from None
         return dest, False
+
+
+def _intact(path: Path, expected: Expected) -> bool:
+    return path.is_file() and expected.matches(hash_file(path, expected.algorithm))
 
 
 def _save(response: httpx.Response, dest: Path, expected: Expected | None, what: str,
@@ -95,8 +100,6 @@ def _save(response: httpx.Response, dest: Path, expected: Expected | None, what:
                                  "the registry published")
         os.replace(tmp, dest)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise

@@ -6,7 +6,8 @@ Every failure leaves this module as a ``FetchError`` whose message can be shown 
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -52,7 +53,7 @@ def get(client: httpx.Client, url: str, consume: Callable[[httpx.Response], T], 
         headers: dict[str, str] | None = None) -> T:
     """GET ``url`` and hand the 200 response to ``consume``.
 
-    Overloaded servers (429/5xx) and connections dropped mid-transfer are retried, with
+    Overloaded servers (429, 502-504) and connections dropped mid-transfer are retried, with
     ``consume`` run afresh each time; refused connections and timeouts are not, so a
     registry that is down fails fast.
     """
@@ -68,7 +69,7 @@ def get(client: httpx.Client, url: str, consume: Callable[[httpx.Response], T], 
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             if last:
                 raise FetchError(_describe(exc, url, what)) from None
-            delay = 0.5 * 2**attempt
+            delay = _backoff(attempt)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise FetchError(_describe(exc, url, what)) from None
         time.sleep(delay)
@@ -110,7 +111,11 @@ def _retry_after(response: httpx.Response, attempt: int) -> float:
     value = response.headers.get("retry-after", "")
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
-    return 0.5 * 2**attempt
+    return _backoff(attempt)
+
+
+def _backoff(attempt: int) -> float:
+    return 0.5 * 2.0**attempt
 
 
 def _describe(exc: Exception, url: str, what: str) -> str:

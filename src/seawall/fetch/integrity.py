@@ -1,13 +1,13 @@
-"""Expected digests as registries publish them (SRI strings, hex hashes), checked while streaming."""
+"""Expected digests as registries publish them (SRI strings, hex hashes), and hashing files."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 STRENGTH = {"sha512": 5, "sha384": 4, "sha256": 3, "sha224": 2, "sha1": 1, "md5": 0}
 """Algorithms we verify, strongest first wins. md5 and sha1 still catch corruption."""
@@ -17,7 +17,7 @@ SRI_ALGORITHMS = ("sha512", "sha384", "sha256", "sha1")
 CHUNK = 1024 * 1024
 
 
-def new_hasher(algorithm: str) -> "hashlib._Hash":
+def new_hasher(algorithm: str) -> hashlib._Hash:
     # usedforsecurity=False keeps sha1/md5 available on FIPS builds; we only compare digests.
     return hashlib.new(algorithm, usedforsecurity=STRENGTH[algorithm] >= STRENGTH["sha256"])
 
@@ -62,7 +62,7 @@ class Expected:
 
 
 def parse_sri(text: str) -> Expected | None:
-    """Parse a Subresource Integrity string (``sha512-<b64> sha256-<b64>?opt``); None if unusable."""
+    """Parse Subresource Integrity (``sha512-<b64> sha256-<b64>?opt``); None if unusable."""
     pairs: list[tuple[str, bytes]] = []
     for token in text.split():
         algorithm, sep, rest = token.partition("-")
@@ -77,7 +77,7 @@ def parse_sri(text: str) -> Expected | None:
 
 
 def from_hex(items: Iterable[tuple[str, str]]) -> Expected | None:
-    """From ``(algorithm, hexdigest)`` pairs, e.g. a PEP 691 ``hashes`` map or a ``#sha256=`` fragment."""
+    """From ``(algorithm, hexdigest)`` pairs: a PEP 691 ``hashes`` map, a ``#sha256=`` fragment."""
     pairs: list[tuple[str, bytes]] = []
     for algorithm, value in items:
         try:
