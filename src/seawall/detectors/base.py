@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from seawall.artifacts.base import Content
@@ -28,6 +28,7 @@ class Rule:
     summary: str
     help: str = ""
     """Why it matters and what to do; the rule's documentation."""
+    _: KW_ONLY
     fix: str = ""
     """One line saying what to do, shown under each finding (defaults to help's first sentence)."""
     examples: Mapping[str, Sequence[str]] = field(default_factory=dict)

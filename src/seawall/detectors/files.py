@@ -159,7 +159,7 @@ def load_rule(raw: Mapping[str, Any]) -> FileRule:
     examples = {kind: tuple(map(Example.parse, written.get(kind, ()))) for kind in EXAMPLE_KINDS}
     labels = {kind: [e.label() for e in found] for kind, found in examples.items()}
     rule = Rule(rule_id, raw["name"], Severity.parse(raw["severity"]), raw["summary"],
-                raw["help"].strip(), labels)
+                raw["help"].strip(), fix=raw.get("fix", ""), examples=labels)
     exact = bool(raw.get("case_sensitive", False))
     globs, dirs = (*raw.get("names", ()), *raw.get("paths", ())), tuple(raw.get("dirs", ()))
     return FileRule(
