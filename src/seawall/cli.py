@@ -159,9 +159,9 @@ def rules(fmt: str) -> None:
                                  indent=2))
         return
     if fmt == "markdown":
-        click.echo("| rule | severity | what it finds |\n|---|---|---|")
-        for r in catalog.values():
-            click.echo(f"| `{r.id}` | {r.severity.label} | {r.summary} |")
+        from seawall.report import rules_doc
+
+        click.echo(rules_doc.render(catalog), nl=False)
         return
     for r in catalog.values():
         click.echo(f"{r.id:<40} {r.severity.label:<9} {r.summary}")
