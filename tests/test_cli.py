@@ -120,3 +120,9 @@ def test_help_names_every_target_kind() -> None:
     out = seawall("scan", "--help").stdout
     for word in ("npm:NAME", "pypi:NAME", "--fail-on", "--baseline", "--format", "sarif"):
         assert word in out
+
+
+def test_rule_docs_are_generated_from_the_catalogue() -> None:
+    docs = Path(__file__).parent.parent / "docs" / "rules.md"
+    assert docs.read_text() == seawall("rules", "--format", "markdown").stdout, (
+        "docs/rules.md is stale: run `seawall rules --format markdown > docs/rules.md`")

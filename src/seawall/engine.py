@@ -1,52 +1,64 @@
 """Walk a target as one tree of files, however nested, and run every detector on it.
 
 The engine owns recursion, limits and error handling; openers only list members and
-detectors only look at one member at a time. One bad member, container or target never
-stops the others, and nothing that could not be read is ever reported as clean.
+detectors only look at one member at a time. One bad member, container, detector or
+target never stops the others, and nothing that could not be read is ever reported as
+clean: it becomes an error (exit status 2) and usually an ``anomaly`` finding.
+
+Who is to blame for a read error matters. In a forward-only container (a tarball, a
+gzip stream) a member's bytes *are* the container's stream: when they cannot be read,
+the container is damaged and the walk of it must stop, while a damaged zip member
+is that member's problem alone. So streams handed out by a forward-only container are
+wrapped in ``_OwnedStream``, which tags any error with the container it belongs to;
+the error then travels up, through nested containers, to the level that opened it.
 """
 
 from __future__ import annotations
 
-import bz2
+import contextlib
 import dataclasses
+import io
 import lzma
 import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, NoReturn, cast
 
 import zstandard
 
 from seawall import artifacts
 from seawall.artifacts.base import (
+    HEAD_BYTES,
     SEP,
     Content,
     CorruptArchive,
     Entry,
     Kind,
     Opener,
+    PrefixedStream,
+    Readable,
     Source,
     Unscannable,
+    buffered,
     is_absolute,
     is_traversal,
     link_escapes,
+    normalize_member,
     read_at_most,
     read_head,
-    HEAD_BYTES,
-    PrefixedStream,
-    buffered,
 )
 from seawall.artifacts.directory import walk_directory
-from seawall.artifacts.image import WHITEOUT, ImageAssembler
+from seawall.artifacts.image import ImageAssembler, is_whiteout
 from seawall.detectors.anomaly import anomaly
 from seawall.detectors.base import Detector, FileView, all_detectors
 from seawall.findings import Finding, sort_key
 from seawall.limits import LimitExceeded, Limits
 
-READ_ERRORS = (
+READ_ERRORS: tuple[type[BaseException], ...] = (
     CorruptArchive,
     tarfile.TarError,
     zipfile.BadZipFile,
@@ -54,14 +66,17 @@ READ_ERRORS = (
     EOFError,
     lzma.LZMAError,
     zstandard.ZstdError,
-    OSError,
+    OSError,  # includes gzip.BadGzipFile and bz2's "Invalid data stream"
     struct.error,
+    ValueError,  # includes UnicodeDecodeError from damaged names
+    OverflowError,
 )
+"""What format libraries raise on damaged input: reported as ``anomaly.corrupt``."""
 
 try:  # isal raises its own error type for damaged gzip streams
     from isal.isal_zlib import error as _isal_error
 
-    READ_ERRORS = READ_ERRORS + (_isal_error,)
+    READ_ERRORS = (*READ_ERRORS, cast(type[BaseException], _isal_error))
 except ImportError:  # pragma: no cover
     pass
 
@@ -112,6 +127,47 @@ class _StopTarget(Exception):
     """A target-wide limit was reached; the walk ends, results so far are kept."""
 
 
+class _Unreadable(Exception):
+    """A file on disk could not be opened (vanished, no permission, not a regular file)."""
+
+
+class _ContainerError(Exception):
+    """A failure while reading a member's bytes, blamed on the container they come from."""
+
+    def __init__(self, owner: Opener, error: Exception) -> None:
+        super().__init__(str(error))
+        self.owner = owner
+        self.error = error
+
+
+class _OwnedStream(io.RawIOBase):
+    """A member stream of a forward-only container; tags its errors with that container."""
+
+    def __init__(self, inner: Readable, owner: Opener) -> None:
+        self._inner = inner
+        self._owner = owner
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._inner.read(-1 if size is None else size)
+        except _ContainerError:
+            raise  # already blamed on an outer container
+        except Exception as exc:
+            raise _ContainerError(self._owner, exc) from exc
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _owned(open_member: Callable[[], Readable], owner: Opener) -> Callable[[], Readable]:
+    return lambda: _OwnedStream(open_member(), owner)
+
+
 @dataclass
 class Engine:
     limits: Limits = field(default_factory=Limits)
@@ -143,8 +199,7 @@ class Engine:
             pass
         except Exception as exc:  # noqa: BLE001 - one target never stops the others
             walk.result.errors.append(f"{target.name}: internal error: {type(exc).__name__}: {exc}")
-        for detector in walk.detectors:
-            walk.add_all(detector.finish())
+        walk.finish()
         walk.result.findings = _merge(walk.result.findings, target.name)
         return walk.result
 
@@ -159,7 +214,10 @@ class _Walk:
         self.detectors = engine.detectors()
         self.result = TargetResult(target.name, meta=dict(target.meta))
         self.entries = 0
+        self.disk_bytes = 0
+        """Bytes of the target's files read from disk, to measure its overall expansion."""
         self.whiteouts: list[tuple[str, str]] = []
+        """(prefix of the container, member) of every image whiteout marker seen."""
 
     # -- bookkeeping -------------------------------------------------------------
     def add(self, finding: Finding) -> None:
@@ -171,19 +229,37 @@ class _Walk:
     def error(self, path: str, message: str) -> None:
         self.result.errors.append(f"{path}: {message}")
 
+    def damaged(self, path: str, message: str, where: str | None = None) -> None:
+        """``where`` names the place in the error text, when it is not ``path``."""
+        self.error(where or path, message)
+        self.add(anomaly("anomaly.corrupt", path, message))
+
+    def _stop(self, rule: str, path: str, message: str, limit: str) -> NoReturn:
+        """A target-wide limit: report it, and end the walk keeping what was found."""
+        message += "; the rest of the target was not scanned"
+        self.add(anomaly(rule, path, message, limit=limit))
+        raise _StopTarget
+
     def _count_entry(self, path: str) -> None:
         self.entries += 1
         if self.entries > self.limits.max_entries:
-            self.add(anomaly("anomaly.limit", path, f"more than {self.limits.max_entries:,} members; "
-                             "the rest of the target was not scanned", limit="max_entries"))
-            raise _StopTarget
+            message = f"more than {self.limits.max_entries:,} members"
+            self._stop("anomaly.limit", path, message, "max_entries")
 
     def _count_bytes(self, path: str, n: int) -> None:
         self.result.bytes += n
-        if self.result.bytes > self.limits.max_total_bytes:
-            self.add(anomaly("anomaly.limit", path, f"more than {self.limits.max_total_bytes:,} expanded "
-                             "bytes; the rest of the target was not scanned", limit="max_total_bytes"))
-            raise _StopTarget
+        total, limits = self.result.bytes, self.limits
+        if total > limits.max_total_bytes:
+            message = f"more than {limits.max_total_bytes:,} expanded bytes"
+            self._stop("anomaly.limit", path, message, "max_total_bytes")
+        # Each stream's guard lets up to ratio_floor_bytes through; many small bombs
+        # together are caught here, against what the target occupies on disk.
+        if total > max(limits.ratio_floor_bytes, self.disk_bytes * limits.max_ratio):
+            message = (
+                f"the target expands more than {limits.max_ratio}:1 overall "
+                f"({total:,} bytes from {self.disk_bytes:,})"
+            )
+            self._stop("anomaly.bomb", path, message, "max_ratio")
         if self.engine.progress:
             self.engine.progress(path, n)
 
@@ -192,130 +268,270 @@ class _Walk:
         target = self.target
         if target.error:
             self.error(target.name, target.error)
-            return
-        if target.files:
-            entries = (Entry(path=p.name, size=p.stat().st_size, attrs={"disk_path": p}) for p in target.files)
-            self.walk(entries, "", 0, ())
+        elif target.files:
+            self.walk((_disk_entry(p) for p in target.files), "", 0, ())
         elif target.path is not None and target.path.is_dir():
             self.walk(walk_directory(target.path), "", 0, ())
         elif target.path is not None:
-            entry = Entry(path=target.path.name, size=target.path.stat().st_size,
-                          attrs={"disk_path": target.path})
-            self.visit(entry, entry.path, 0, (), transparent=True)
+            entry = _disk_entry(target.path)
+            self._visit_guarded(entry, entry.path, 0, (), transparent=True)
+        else:
+            self.error(target.name, "nothing to scan")
 
-    def walk(self, entries: Iterator[Entry] | Iterable[Entry], prefix: str, depth: int,
-             chain: tuple[str, ...]) -> None:
+    def finish(self) -> None:
+        for detector in self.detectors:
+            with self._detector_errors(detector, self.target.name):
+                self.add_all(list(detector.finish()))
+
+    def walk(
+        self,
+        entries: Iterable[Entry],
+        prefix: str,
+        depth: int,
+        chain: tuple[str, ...],
+        owner: Opener | None = None,
+    ) -> None:
+        """Visit the members of one container level (``prefix`` names it)."""
         image = ImageAssembler()
         before = len(self.result.findings)
-        for entry in entries:
-            path = prefix + entry.path
-            self._count_entry(path)
-            self._check_name(entry, path)
-            if entry.kind is Kind.FILE:
-                if entry.path.rsplit("/", 1)[-1].startswith(WHITEOUT):
-                    self._note_whiteout(prefix, entry.path)
-                    continue
-                self._visit_guarded(entry, path, depth, chain, image)
-            elif entry.kind is Kind.DIR:
-                for detector in self.detectors:
-                    self.add_all(detector.scan_dir(path, entry.path))
-            else:
-                self._check_link(entry, path)
-        self._image_pass(image, prefix, before)
-
-    def _visit_guarded(self, entry: Entry, path: str, depth: int, chain: tuple[str, ...],
-                       image: ImageAssembler | None = None) -> None:
         try:
-            self.visit(entry, path, depth, chain, image=image)
-        except _StopTarget:
-            raise
+            for entry in entries:
+                self._member(entry, prefix, depth, chain, image, owner)
+        finally:
+            # Close the opener's generator now, not when collected: it holds file handles,
+            # and a half-read tar stream must not be resumed by anyone.
+            close = getattr(entries, "close", None)
+            if close is not None:
+                close()
+            self._image_pass(image, prefix, before)
+
+    def _member(
+        self,
+        entry: Entry,
+        prefix: str,
+        depth: int,
+        chain: tuple[str, ...],
+        image: ImageAssembler,
+        owner: Opener | None,
+    ) -> None:
+        path = prefix + entry.path
+        self._count_entry(path)
+        self._check_name(entry, path)
+        if entry.error is not None:
+            self.damaged(path, entry.error)
+            return
+        if entry.kind is Kind.DIR:
+            for detector in self.detectors:
+                with self._detector_errors(detector, path):
+                    self.add_all(list(detector.scan_dir(path, entry.path)))
+            return
+        if entry.kind is not Kind.FILE:
+            self._check_link(entry, path)
+            return
+        if is_whiteout(entry.path):
+            self.whiteouts.append((prefix, entry.path))
+            if entry.size == 0:  # an image's deletion marker; a non-empty one is content
+                return
+        if owner is not None and entry.open is not None:
+            entry = dataclasses.replace(entry, open=_owned(entry.open, owner))
+        self._visit_guarded(entry, path, depth, chain, image=image)
+
+    def _visit_guarded(
+        self,
+        entry: Entry,
+        path: str,
+        depth: int,
+        chain: tuple[str, ...],
+        *,
+        image: ImageAssembler | None = None,
+        transparent: bool = False,
+    ) -> None:
+        # An error is read on its own (a SARIF notification has no target): one about
+        # the target file itself names it as the user did, not by its base name.
+        where = self.target.name if transparent else path
+        try:
+            self.visit(entry, path, depth, chain, image=image, transparent=transparent)
+        except (_StopTarget, _ContainerError):
+            raise  # handled further up: the whole target, or the container to blame
         except LimitExceeded as exc:
             rule = "anomaly.bomb" if exc.limit == "max_ratio" else "anomaly.limit"
             self.add(anomaly(rule, path, str(exc), limit=exc.limit))
         except Unscannable as exc:
             self.add(anomaly("anomaly.unscanned", path, str(exc)))
+        except _Unreadable as exc:
+            self.error(where, str(exc))
         except READ_ERRORS as exc:
-            message = _describe(exc)
-            self.error(path, message)
-            self.add(anomaly("anomaly.corrupt", path, message))
+            self.damaged(path, _describe(exc), where)
         except Exception as exc:  # noqa: BLE001 - report, never crash on hostile input
-            message = f"internal error: {type(exc).__name__}: {exc}"
-            self.error(path, message)
+            self.error(where, f"internal error: {type(exc).__name__}: {exc}")
 
-    def visit(self, entry: Entry, path: str, depth: int, chain: tuple[str, ...], *,
-              transparent: bool = False, image: ImageAssembler | None = None) -> None:
+    def visit(
+        self,
+        entry: Entry,
+        path: str,
+        depth: int,
+        chain: tuple[str, ...],
+        *,
+        transparent: bool = False,
+        image: ImageAssembler | None = None,
+    ) -> None:
         """Scan one file member, and open it if it is a container."""
-        name = entry.path
-        disk = entry.attrs.get("disk_path")
-        content: Content | None = None
-        stream = None
-        if disk is not None:
-            content = Content.from_file(Path(disk))
-            head = bytes(content.data[:HEAD_BYTES])
-        elif entry.data is not None:
-            content = Content(entry.data)
-            head = entry.data[:HEAD_BYTES]
-        else:
-            stream = entry.stream()
-            head = read_head(stream)
-
-        child_prefix = "" if transparent else path + SEP
-        streaming = _sniff(head, name, None, streaming=True)
-        if streaming is not None:
-            # Forward-only containers (tar, compressed) are never held in memory whole.
-            view_content = content or Content(head)
-            self._detect(entry, path, view_content, len(view_content), chain, streaming.name,
-                         complete=content is not None)
-            if self._too_deep(path, depth):
+        prefix = "" if transparent else path + SEP
+        with contextlib.ExitStack() as cleanup:
+            content = self._disk_content(entry, cleanup)
+            if content is None and entry.data is not None:
+                content = Content(entry.data)
+            stream: Readable | None = None
+            if content is not None:
+                head = bytes(content.data[:HEAD_BYTES])
+            else:
+                stream = cleanup.enter_context(contextlib.closing(entry.stream()))
+                head = read_head(stream)
+            streaming = _sniff(head, path, None, streaming=True)
+            if streaming is not None:
+                # Forward-only containers (tar, compressed) are never held in memory whole.
+                view = content if content is not None else Content(head)
+                self._detect(entry, path, view, chain, streaming.name, complete=content is not None)
+                if not self._too_deep(path, depth):
+                    source = Source(
+                        path, stream=_rewound(content, stream, head, cleanup), head=head
+                    )
+                    self._open(streaming(self.limits), source, prefix, depth, chain)
                 return
-            source_stream = content.seekable() if content is not None else stream
-            assert source_stream is not None
-            if content is None:
-                source_stream = buffered(PrefixedStream(head, source_stream))
-            opener = streaming(self.limits)
-            self.walk(opener.entries(Source(name, stream=source_stream, head=head)),
-                      child_prefix, depth + 1, chain + (opener.name,))
-            return
+            complete = True
+            if stream is not None:
+                content, complete = self._read_member(stream, head, path)
+            assert content is not None
+            self._scan_file(entry, path, content, complete, depth, chain, prefix, image)
 
-        complete = True
-        if content is None:
-            assert stream is not None
-            rest, more = read_at_most(stream, max(self.limits.max_file_bytes - len(head), 0))
-            content = Content(head + rest)
-            if more:
-                complete = False
-                self.add(anomaly("anomaly.unscanned", path,
-                                 f"only the first {self.limits.max_file_bytes:,} bytes were scanned",
-                                 limit="max_file_bytes"))
+    def _scan_file(
+        self,
+        entry: Entry,
+        path: str,
+        content: Content,
+        complete: bool,
+        depth: int,
+        chain: tuple[str, ...],
+        prefix: str,
+        image: ImageAssembler | None,
+    ) -> None:
         self.result.files += 1
         self._count_bytes(path, len(content))
         if image is not None and not chain_is_virtual(chain):
             image.observe(entry.path, content.data)
-
-        opener_cls = _sniff(head, name, content, streaming=False)
+        head = bytes(content.data[:HEAD_BYTES])
+        opener_cls = _sniff(head, path, content, streaming=False)
         memo: dict[str, Any] = {}
-        self._detect(entry, path, content, entry.size or len(content), chain,
-                     opener_cls.name if opener_cls else None, complete=complete, memo=memo)
-        if opener_cls is None or self._too_deep(path, depth):
+        self._detect(
+            entry,
+            path,
+            content,
+            chain,
+            opener_cls.name if opener_cls else None,
+            complete=complete,
+            memo=memo,
+        )
+        # A cut-off container cannot be read (a zip's directory is at its end); the
+        # anomaly.unscanned finding already says it was not fully examined.
+        if opener_cls is None or not complete or self._too_deep(path, depth):
             return
-        opener = _make(opener_cls, self.limits, memo)
-        self.walk(opener.entries(Source(name, content=content, head=head)),
-                  child_prefix, depth + 1, chain + (opener.name,))
+        self._open(
+            opener_cls(self.limits, memo),
+            Source(path, content=content, head=head),
+            prefix,
+            depth,
+            chain,
+        )
+
+    def _open(
+        self, opener: Opener, source: Source, prefix: str, depth: int, chain: tuple[str, ...]
+    ) -> None:
+        """Walk a container's members; re-raise this container's own damage as plain errors."""
+        owner = opener if opener.streaming else None
+        try:
+            self.walk(opener.entries(source), prefix, depth + 1, chain + (opener.name,), owner)
+        except _ContainerError as exc:
+            if exc.owner is not opener:
+                raise
+            raise exc.error from None
+
+    def _read_member(self, stream: Readable, head: bytes, path: str) -> tuple[Content, bool]:
+        limit = self.limits.max_file_bytes
+        data, more = read_at_most(stream, max(limit - len(head), 0), head)
+        if len(data) > limit:  # the sniffed head alone was past a (small) limit
+            data, more = data[:limit], True
+        if more:
+            self.add(
+                anomaly(
+                    "anomaly.unscanned",
+                    path,
+                    f"only the first {limit:,} bytes were scanned",
+                    limit="max_file_bytes",
+                )
+            )
+        return Content(data), not more
+
+    def _disk_content(self, entry: Entry, cleanup: contextlib.ExitStack) -> Content | None:
+        disk = entry.attrs.get("disk_path")
+        if disk is None:
+            return None
+        try:
+            # Only a path the user named may be a link; inside a tree links are never followed.
+            content = Content.from_file(
+                Path(disk), follow_links=bool(entry.attrs.get("follow_links"))
+            )
+        except OSError as exc:
+            raise _Unreadable(f"cannot read: {exc.strerror or exc}") from None
+        cleanup.callback(content.close)
+        self.disk_bytes += len(content)
+        return content
 
     # -- helpers -----------------------------------------------------------------
-    def _detect(self, entry: Entry, path: str, content: Content, size: int, chain: tuple[str, ...],
-                container: str | None, *, complete: bool, memo: dict[str, Any] | None = None) -> None:
-        view = FileView(path=path, inner=entry.path, content=content, size=size, complete=complete,
-                        chain=chain, container=container, attrs=entry.attrs,
-                        memo=memo if memo is not None else {})
+    def _detect(
+        self,
+        entry: Entry,
+        path: str,
+        content: Content,
+        chain: tuple[str, ...],
+        container: str | None,
+        *,
+        complete: bool,
+        memo: dict[str, Any] | None = None,
+    ) -> None:
+        view = FileView(
+            path=path,
+            inner=entry.path,
+            content=content,
+            size=entry.size or len(content),
+            complete=complete,
+            chain=chain,
+            container=container,
+            attrs=entry.attrs,
+            memo=memo if memo is not None else {},
+        )
         for detector in self.detectors:
-            if detector.wants(view):
-                self.add_all(detector.scan(view))
+            with self._detector_errors(detector, path):
+                if detector.wants(view):
+                    self.add_all(list(detector.scan(view)))
+
+    @contextlib.contextmanager
+    def _detector_errors(self, detector: Detector, path: str) -> Iterator[None]:
+        """A failing detector costs its own findings only (and makes the scan exit 2)."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001
+            self.error(path, f"detector {detector.name} failed: {type(exc).__name__}: {exc}")
 
     def _too_deep(self, path: str, depth: int) -> bool:
         if depth + 1 > self.limits.max_depth:
-            self.add(anomaly("anomaly.limit", path, f"nested deeper than {self.limits.max_depth} "
-                             "levels; not opened", limit="max_depth"))
+            self.add(
+                anomaly(
+                    "anomaly.limit",
+                    path,
+                    f"nested deeper than {self.limits.max_depth} levels; not opened",
+                    limit="max_depth",
+                )
+            )
             return True
         return False
 
@@ -323,58 +539,90 @@ class _Walk:
         if is_absolute(entry.path):
             self.add(anomaly("anomaly.absolute-path", path, "member has an absolute path"))
         elif is_traversal(entry.path):
-            self.add(anomaly("anomaly.path-traversal", path, "member path climbs out of the archive with '..'"))
+            self.add(
+                anomaly(
+                    "anomaly.path-traversal",
+                    path,
+                    "member path climbs out of the archive with '..'",
+                )
+            )
 
     def _check_link(self, entry: Entry, path: str) -> None:
         if entry.kind is Kind.SPECIAL:
-            if "error" in entry.attrs:
-                self.error(path, str(entry.attrs["error"]))
-                self.add(anomaly("anomaly.corrupt", path, str(entry.attrs["error"])))
-            else:
-                self.add(anomaly("anomaly.special-file", path, "device, FIFO or socket"))
+            self.add(anomaly("anomaly.special-file", path, "device, FIFO or socket"))
             return
         link = entry.link or ""
         hard = entry.kind is Kind.HARDLINK
         if link_escapes(entry.path, link, hard=hard):
             kind = "hard link" if hard else "symbolic link"
-            self.add(anomaly("anomaly.link-outside", path, f"{kind} to {link!r} points outside the artifact",
-                             link=link))
-
-    def _note_whiteout(self, prefix: str, member: str) -> None:
-        self.whiteouts.append((prefix, member))
+            self.add(
+                anomaly(
+                    "anomaly.link-outside",
+                    path,
+                    f"{kind} to {link!r} points outside the artifact",
+                    link=link,
+                )
+            )
 
     def _image_pass(self, image: ImageAssembler, prefix: str, before: int) -> None:
-        layers = image.layers()
-        if not layers:
+        """Once a level is walked: place findings in image layers, and note later deletions."""
+        images = image.images()
+        if not images:
             return
-        for layer_prefix, member in self.whiteouts:
-            for layer in layers:
-                if layer_prefix == prefix + layer + SEP:
+        placement: dict[str, tuple[list[str], int]] = {}
+        for layers in images:
+            for i, layer in enumerate(layers):
+                placement.setdefault(layer, (layers, i))
+        for container, member in self.whiteouts:
+            if container.startswith(prefix) and container.endswith(SEP):
+                layer = container[len(prefix) : -len(SEP)]
+                if layer in placement:
                     image.note_whiteout(layer, member)
-        index_of = {prefix + layer + SEP: i for i, layer in enumerate(layers)}
         findings = self.result.findings
         for n in range(before, len(findings)):
-            finding = findings[n]
-            for layer_prefix, i in index_of.items():
-                if not finding.path.startswith(layer_prefix):
-                    continue
-                inner = finding.path[len(layer_prefix):].split(SEP, 1)[0]
-                evidence = dict(finding.evidence, layer=i, layer_blob=layers[i])
-                gone = image.deleted_by(layers, i, inner)
-                message = finding.message
-                if gone is not None:
-                    evidence["deleted_in_layer"] = gone
-                    message += f" (deleted in layer {gone}, still present in layer {i}'s blob)"
-                findings[n] = dataclasses.replace(finding, evidence=evidence, message=message)
-                break
-        self.result.meta["image_layers"] = len(layers)
+            if not findings[n].path.startswith(prefix):
+                continue
+            layer, _, inner = findings[n].path[len(prefix) :].partition(SEP)
+            if layer in placement:
+                layers, i = placement[layer]
+                findings[n] = _in_layer(findings[n], layers, i, inner.split(SEP, 1)[0], image)
+        self.result.meta["image_layers"] = len(placement)
+
+
+def _in_layer(
+    finding: Finding, layers: list[str], i: int, inner: str, image: ImageAssembler
+) -> Finding:
+    evidence = dict(finding.evidence, layer=i, layer_blob=layers[i])
+    message = finding.message
+    gone = image.deleted_by(layers, i, inner) if inner else None
+    if gone is not None:
+        evidence["deleted_in_layer"] = gone
+        message += f" (deleted in layer {gone}, still present in layer {i}'s blob)"
+    return dataclasses.replace(finding, evidence=evidence, message=message)
+
+
+def _rewound(
+    content: Content | None, stream: Readable | None, head: bytes, cleanup: contextlib.ExitStack
+) -> IO[bytes]:
+    """The member from its first byte again: a fresh reader over its content, or the
+    sniffed head put back in front of the rest of its stream."""
+    if content is not None:
+        return cleanup.enter_context(content.seekable())
+    assert stream is not None
+    return buffered(PrefixedStream(head, stream))
+
+
+def _disk_entry(path: Path) -> Entry:
+    return Entry(path=normalize_member(path.name), attrs={"disk_path": path, "follow_links": True})
 
 
 def chain_is_virtual(chain: tuple[str, ...]) -> bool:
     return "sourcemap" in chain or "inline-sourcemap" in chain
 
 
-def _sniff(head: bytes, name: str, content: Content | None, *, streaming: bool) -> type[Opener] | None:
+def _sniff(
+    head: bytes, name: str, content: Content | None, *, streaming: bool
+) -> type[Opener] | None:
     for opener in artifacts.openers():
         if opener.streaming != streaming:
             continue
@@ -383,16 +631,15 @@ def _sniff(head: bytes, name: str, content: Content | None, *, streaming: bool) 
     return None
 
 
-def _make(opener_cls: type[Opener], limits: Limits, memo: dict[str, Any]) -> Opener:
-    try:
-        return opener_cls(limits, memo=memo)  # type: ignore[call-arg]
-    except TypeError:
-        return opener_cls(limits)
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, EOFError) or "end of data" in text.lower() or "unexpected end" in text.lower():
+    lowered = text.lower()
+    if (
+        isinstance(exc, EOFError)
+        or "end of data" in lowered
+        or "unexpected end" in lowered
+        or "truncated" in lowered
+    ):
         return f"truncated or corrupt: {text}"
     return f"corrupt or unreadable: {text}"
 
@@ -405,7 +652,9 @@ def _merge(findings: list[Finding], target: str) -> list[Finding]:
         ident = (finding.rule, finding.key or finding.path)
         if ident in merged and finding.key:
             first = merged[ident]
-            merged[ident] = dataclasses.replace(first, locations=first.locations + finding.locations)
+            merged[ident] = dataclasses.replace(
+                first, locations=first.locations + finding.locations
+            )
             continue
         if ident in merged:
             ident = (finding.rule, finding.path + "\0" + str(len(order)))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+MAX_DEPTH_CEILING = 32
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,30 @@ class Limits:
     large_file_bytes: int = 50 * MiB
     """Members at least this large are noted (info) so reviewers see what dominates a release."""
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(
+                    f"limit {f.name.replace('_', '-')!r} must be a positive integer, got {value!r}"
+                )
+        if self.max_depth > MAX_DEPTH_CEILING:
+            # Each level of nesting costs Python stack frames (and a chain of streams);
+            # past this the interpreter's recursion limit would end the walk instead.
+            raise ValueError(
+                f"limit 'max-depth' cannot exceed {MAX_DEPTH_CEILING}, got {self.max_depth}"
+            )
+
     @classmethod
-    def from_mapping(cls, values: dict[str, object]) -> "Limits":
+    def from_mapping(cls, values: dict[str, object]) -> Limits:
         known = {f.name for f in fields(cls)}
-        clean: dict[str, int] = {}
+        clean: dict[str, object] = {}
         for raw_key, value in values.items():
             key = raw_key.replace("-", "_")
             if key not in known:
                 raise ValueError(f"unknown limit {raw_key!r} (known: {', '.join(sorted(known))})")
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"limit {raw_key!r} must be a positive integer, got {value!r}")
             clean[key] = value
-        return cls(**clean)
+        return cls(**clean)  # type: ignore[arg-type]
 
 
 class LimitExceeded(Exception):

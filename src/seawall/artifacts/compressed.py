@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import bz2
 import lzma
-from typing import IO, Callable, ClassVar, Iterator
+from collections.abc import Callable, Iterator
+from typing import IO, ClassVar, cast
 
 import zstandard
 
@@ -18,45 +19,64 @@ from seawall.artifacts.base import (
     CountingReader,
     Entry,
     Opener,
+    PrefixedStream,
     RatioGuard,
+    Readable,
     Source,
     buffered,
     read_head,
-    PrefixedStream,
 )
 from seawall.artifacts.tar import TarOpener, looks_like_tar
 
 try:  # ISA-L inflates gzip ~2.5x faster than zlib; fall back where no wheel exists.
     from isal.igzip import IGzipFile as _GzipFile
 except ImportError:  # pragma: no cover - exercised only where isal is absent
-    from gzip import GzipFile as _GzipFile
+    from gzip import GzipFile as _GzipFile  # type: ignore[assignment]
 
 
-def _gzip(raw: IO[bytes]) -> IO[bytes]:
+def _gzip(raw: IO[bytes]) -> Readable:
     return _GzipFile(fileobj=raw, mode="rb")
 
 
-def _zstd(raw: IO[bytes]) -> IO[bytes]:
+def _bzip2(raw: IO[bytes]) -> Readable:
+    return bz2.BZ2File(raw, "rb")
+
+
+def _xz(raw: IO[bytes]) -> Readable:
+    return lzma.LZMAFile(raw, "rb")
+
+
+def _zstd(raw: IO[bytes]) -> Readable:
     # read_across_frames: multi-frame files (pzstd, some OCI layers) are one payload.
     return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
 
 
-FORMATS: tuple[tuple[str, bytes, tuple[str, ...], Callable[[IO[bytes]], IO[bytes]]], ...] = (
-    ("gzip", b"\x1f\x8b", (".tgz", ".gz", ".gzip"), _gzip),
-    ("bzip2", b"BZh", (".tbz2", ".tbz", ".bz2"), lambda raw: bz2.BZ2File(raw, "rb")),
-    ("xz", b"\xfd7zXZ\x00", (".txz", ".xz"), lambda raw: lzma.LZMAFile(raw, "rb")),
-    ("zstd", b"\x28\xb5\x2f\xfd", (".tzst", ".zst", ".zstd"), _zstd),
+Decoder = Callable[[IO[bytes]], Readable]
+
+# (name, magic, suffix -> inner suffix, decoder). Magics are long enough that text or
+# random binary is not mistaken for a stream: gzip's third byte is its method (deflate).
+FORMATS: tuple[tuple[str, bytes, dict[str, str], Decoder], ...] = (
+    ("gzip", b"\x1f\x8b\x08", {".tgz": ".tar", ".gz": "", ".gzip": ""}, _gzip),
+    ("bzip2", b"BZh", {".tbz2": ".tar", ".tbz": ".tar", ".bz2": ""}, _bzip2),
+    ("xz", b"\xfd7zXZ\x00", {".txz": ".tar", ".xz": ""}, _xz),
+    ("zstd", b"\x28\xb5\x2f\xfd", {".tzst": ".tar", ".zst": "", ".zstd": ""}, _zstd),
 )
 
+_BZIP2_BLOCK = (b"1AY&SY", b"\x17rE8P\x90")  # first block, or the end of an empty stream
 
-def inner_name(name: str, suffixes: tuple[str, ...]) -> str:
+
+def inner_name(name: str, suffixes: dict[str, str]) -> str:
+    """``cli.js.map.gz`` -> ``cli.js.map``, ``x.tgz`` -> ``x.tar``, ``b`` -> ``b.decompressed``."""
     base = name.rsplit("/", 1)[-1]
     lower = base.lower()
-    for suffix in suffixes:
+    for suffix, replacement in suffixes.items():
         if lower.endswith(suffix) and len(base) > len(suffix):
-            stem = base[: -len(suffix)]
-            return stem + ".tar" if suffix.startswith(".t") and suffix != ".txt" else stem
+            return base[: -len(suffix)] + replacement
     return base + ".decompressed"
+
+
+def _is_bzip2(head: bytes) -> bool:
+    return len(head) >= 10 and head[3:4] in b"123456789" and head[4:10] in _BZIP2_BLOCK
 
 
 class CompressedOpener(Opener):
@@ -66,18 +86,20 @@ class CompressedOpener(Opener):
 
     @classmethod
     def sniff(cls, head: bytes, name: str, content: Content | None) -> bool:
-        if head.startswith(b"BZh") and not (len(head) > 3 and head[3:4].isdigit()):
-            return False  # "BZh" alone is common text; a real stream has a block-size digit
+        if head.startswith(b"BZh"):
+            return _is_bzip2(head)  # "BZh" alone is common text
         return any(head.startswith(magic) for _, magic, _, _ in FORMATS)
 
     def entries(self, source: Source) -> Iterator[Entry]:
         assert source.stream is not None
-        fmt, _magic, suffixes, factory = next(f for f in FORMATS if source.head.startswith(f[1]))
+        fmt, _magic, suffixes, decoder = next(f for f in FORMATS if source.head.startswith(f[1]))
+        # The guard measures what the decoder really consumed, and sits right on its
+        # output, so a bomb is stopped before any consumer buffers much of it.
         counter = CountingReader(source.stream)
-        guard = RatioGuard(factory(buffered(counter)), lambda: counter.count, self.limits, source.name)
-        stream = buffered(guard)
-        head = read_head(stream, 512)
-        rejoined = buffered(PrefixedStream(head, stream))
+        decoded = decoder(cast(IO[bytes], counter))  # decoders only ever call read()
+        guard = RatioGuard(decoded, lambda: counter.count, self.limits, source.name)
+        head = read_head(guard, 512)
+        rejoined = buffered(PrefixedStream(head, guard))
         if looks_like_tar(head):
             yield from TarOpener(self.limits).entries(Source(source.name, stream=rejoined))
             return

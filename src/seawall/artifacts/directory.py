@@ -1,13 +1,17 @@
-"""A directory on disk as a tree of entries. Links are reported, never followed."""
+"""A directory on disk as a tree of entries. Links are reported, never followed.
+
+Files are classified by ``lstat`` here and opened by the engine without following links
+(``Content.from_file``), so a file swapped for a link or a FIFO mid-scan is refused.
+"""
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from seawall.artifacts.base import Entry, Kind
+from seawall.artifacts.base import Entry, Kind, normalize_member
 
 
 def walk_directory(root: Path) -> Iterator[Entry]:
@@ -22,26 +26,32 @@ def walk_directory(root: Path) -> Iterator[Entry]:
         try:
             names = sorted(os.listdir(folder))
         except OSError as exc:
-            yield Entry(path=prefix.rstrip("/") or ".", kind=Kind.SPECIAL, attrs={"error": str(exc)})
+            yield Entry(
+                path=normalize_member(prefix.rstrip("/")) or ".",
+                kind=Kind.DIR,
+                error=f"cannot list: {exc.strerror}",
+            )
             continue
         subdirs: list[tuple[Path, str]] = []
         for name in names:
-            full = folder / name
-            rel = prefix + name
             if not prefix and name == ".git":
                 continue
+            full = folder / name
+            rel = prefix + name
+            shown = normalize_member(rel)  # undecodable names reach reports escaped
             try:
                 st = full.lstat()
+                link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else None
             except OSError as exc:
-                yield Entry(path=rel, kind=Kind.SPECIAL, attrs={"error": str(exc)})
+                yield Entry(path=shown, error=f"cannot read: {exc.strerror}")
                 continue
-            if stat.S_ISLNK(st.st_mode):
-                yield Entry(path=rel, kind=Kind.SYMLINK, link=os.readlink(full))
+            if link is not None:
+                yield Entry(path=shown, kind=Kind.SYMLINK, link=normalize_member(link))
             elif stat.S_ISDIR(st.st_mode):
-                yield Entry(path=rel, kind=Kind.DIR)
+                yield Entry(path=shown, kind=Kind.DIR)
                 subdirs.append((full, rel + "/"))
             elif stat.S_ISREG(st.st_mode):
-                yield Entry(path=rel, size=st.st_size, attrs={"disk_path": full})
+                yield Entry(path=shown, size=st.st_size, attrs={"disk_path": full})
             else:
-                yield Entry(path=rel, kind=Kind.SPECIAL)
+                yield Entry(path=shown, kind=Kind.SPECIAL)
         stack.extend(reversed(subdirs))

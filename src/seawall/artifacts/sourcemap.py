@@ -9,10 +9,12 @@ is a container holding that map.
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -64,9 +66,8 @@ def looks_like_map(head: bytes, content: Content | None) -> bool:
 
 def parse(data: Any) -> SourceMap | None:
     """Decode a map, or return None when it is not one."""
-    try:
-        raw = msgspec.json.decode(_strip(data), type=_Map)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    raw = _decode(_strip(data))
+    if raw is None:
         return None
     result = SourceMap(file=_text(raw.file), source_root=_text(raw.sourceRoot))
     if isinstance(raw.sections, list):
@@ -79,6 +80,16 @@ def parse(data: Any) -> SourceMap | None:
         return None
     _add(result, raw.sources, raw.sourcesContent)
     return result
+
+
+def _decode(body: Any) -> _Map | None:
+    try:
+        return msgspec.json.decode(body, type=_Map)
+    except UnicodeDecodeError:
+        # Browsers and tools read maps leniently; one invalid byte must not hide a map.
+        return _decode(bytes(body).decode("utf-8", "replace"))
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def _text(value: Any) -> str | None:
@@ -116,10 +127,6 @@ class SourceMapOpener(Opener):
     name: ClassVar[str] = "sourcemap"
     priority: ClassVar[int] = 60
 
-    def __init__(self, limits, memo: dict[str, Any] | None = None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(limits)
-        self.memo = memo if memo is not None else {}
-
     @classmethod
     def sniff(cls, head: bytes, name: str, content: Content | None) -> bool:
         return looks_like_map(head, content)
@@ -138,36 +145,52 @@ class SourceMapOpener(Opener):
             seen[path] = count + 1
             if count:
                 path = f"{path}~{count + 1}"
-            yield Entry(path=path, data=body.encode("utf-8", "surrogatepass"), attrs={"source": src})
+            yield Entry(
+                path=path, data=body.encode("utf-8", "surrogatepass"), attrs={"source": src}
+            )
 
 
-INLINE = re.compile(
-    rb"[#@][ \t]*sourceMappingURL=data:(?P<mime>[^,;\s]*)(?P<params>(?:;[^,;\s]*)*),(?P<payload>[^\s*'\"`]*)"
+_MARKER = b"sourceMappingURL=data:"
+_COMMENT = re.compile(rb"[#@][ \t]*$")
+# Bounded media type and parameters, and the scan resumes after each payload: a file
+# stuffed with markers costs one pass, not one pass per marker.
+_DATA_URI = re.compile(
+    rb"(?P<mime>[^,;\s]{0,128})(?P<params>(?:;[^,;\s]{0,128}){0,8}),(?P<payload>[^\s*'\"`]*)"
 )
 
 
 def inline_maps(data: Any) -> list[bytes]:
-    """Decode every inline ``data:`` URI map in a JS/CSS file."""
+    """Decode every inline ``data:`` URI map in a JS/CSS file.
+
+    The payload is matched to its end however long it is: an inline map is routinely
+    megabytes of base64 on the last line of a bundle.
+    """
     found: list[bytes] = []
-    start = 0
-    while True:
-        at = data.find(b"sourceMappingURL=data:", start)
-        if at < 0:
-            return found
-        start = at + 22
-        match = INLINE.match(data, max(at - 4, 0)) or INLINE.search(data, max(at - 4, 0), at + 4096)
-        if match is None:
-            continue
-        payload = match.group("payload")
-        try:
-            if b";base64" in match.group("params"):
-                decoded = base64.b64decode(payload + b"=" * (-len(payload) % 4), validate=False)
-            else:
-                decoded = urllib.parse.unquote_to_bytes(payload)
-        except (ValueError, base64.binascii.Error):
-            continue
-        if bytes(_strip(decoded[:64])).startswith(b"{"):
-            found.append(decoded)
+    at = data.find(_MARKER)
+    while at >= 0:
+        resume = at + len(_MARKER)
+        uri = (
+            _DATA_URI.match(data, resume)
+            if _COMMENT.search(bytes(data[max(at - 8, 0) : at]))
+            else None
+        )
+        if uri is not None:
+            resume = uri.end()
+            decoded = _decode_uri(uri)
+            if decoded is not None and bytes(_strip(decoded[:64])).startswith(b"{"):
+                found.append(decoded)
+        at = data.find(_MARKER, resume)
+    return found
+
+
+def _decode_uri(uri: re.Match[bytes]) -> bytes | None:
+    payload = uri.group("payload")
+    try:
+        if b";base64" in uri.group("params").lower():
+            return base64.b64decode(payload + b"=" * (-len(payload) % 4), validate=False)
+        return urllib.parse.unquote_to_bytes(payload)
+    except (ValueError, binascii.Error):
+        return None
 
 
 class InlineMapOpener(Opener):
