@@ -543,3 +543,16 @@ def test_clean_npm_tarball_has_no_weights() -> None:
     if not NPM_TARBALL.exists():
         pytest.skip("cached npm tarball not available")
     assert scan(NPM_TARBALL) == []
+
+
+def test_zip_with_an_empty_member_name_is_not_an_error(tmp_path: Path) -> None:
+    import zlib
+
+    from builders import RawMember, raw_zip
+    from seawall.engine import Engine, Target
+
+    target = tmp_path / "odd.zip"
+    target.write_bytes(raw_zip([RawMember("", b"x", zlib.crc32(b"x"), 1, method=0)]))
+    result = Engine().scan_target(Target("odd", path=target))
+    assert result.errors == []
+    assert [f.rule for f in result.findings if f.rule.startswith("weights.")] == []

@@ -748,7 +748,8 @@ def _onnx_graph(data: Any, start: int, stop: int, end: int) -> dict[str, Any]:
 def _zip_model(view: FileView) -> Found | None:
     try:
         with view.content.seekable() as fh, zipfile.ZipFile(fh) as archive:
-            infos = [i for i in archive.infolist() if not i.is_dir()]
+            # Not ZipInfo.is_dir(): it raises IndexError on a hostile empty member name.
+            infos = [i for i in archive.infolist() if i.filename and not i.filename.endswith("/")]
             found = _zip_layout(infos)
             if found is not None and found.format == "npz":
                 found.evidence.update(_npz_arrays(archive, infos))
