@@ -54,8 +54,8 @@ from seawall.artifacts.base import (
 from seawall.artifacts.directory import walk_directory
 from seawall.artifacts.image import ImageAssembler, is_whiteout
 from seawall.detectors.anomaly import anomaly
-from seawall.detectors.base import Detector, FileView, all_detectors
-from seawall.findings import Finding, sort_key
+from seawall.detectors.base import Detector, FileView, all_detectors, in_test_folder
+from seawall.findings import Finding, Severity, sort_key
 from seawall.limits import LimitExceeded, Limits
 
 READ_ERRORS: tuple[type[BaseException], ...] = (
@@ -537,32 +537,33 @@ class _Walk:
 
     def _check_name(self, entry: Entry, path: str) -> None:
         if is_absolute(entry.path):
-            self.add(anomaly("anomaly.absolute-path", path, "member has an absolute path"))
+            self._structural("anomaly.absolute-path", entry, path, "member has an absolute path")
         elif is_traversal(entry.path):
-            self.add(
-                anomaly(
-                    "anomaly.path-traversal",
-                    path,
-                    "member path climbs out of the archive with '..'",
-                )
-            )
+            self._structural("anomaly.path-traversal", entry, path,
+                             "member path climbs out of the archive with '..'")
 
     def _check_link(self, entry: Entry, path: str) -> None:
         if entry.kind is Kind.SPECIAL:
-            self.add(anomaly("anomaly.special-file", path, "device, FIFO or socket"))
+            self._structural("anomaly.special-file", entry, path, "device, FIFO or socket")
             return
         link = entry.link or ""
         hard = entry.kind is Kind.HARDLINK
         if link_escapes(entry.path, link, hard=hard):
             kind = "hard link" if hard else "symbolic link"
-            self.add(
-                anomaly(
-                    "anomaly.link-outside",
-                    path,
-                    f"{kind} to {link!r} points outside the artifact",
-                    link=link,
-                )
-            )
+            self._structural("anomaly.link-outside", entry, path,
+                             f"{kind} to {link!r} points outside the artifact", link=link)
+
+    def _structural(self, rule: str, entry: Entry, path: str, message: str, **evidence: Any) -> None:
+        """A hostile member name or type. Inside an archive that sits in a test folder (a
+        fixture such as Django's traversal tests) it endangers nobody who installs the
+        release, so it is kept but rated low."""
+        finding = anomaly(rule, path, message, **evidence)
+        container = path[: len(path) - len(entry.path)]
+        if SEP in container and in_test_folder(container):
+            finding = dataclasses.replace(
+                finding, severity=Severity.LOW, message=message + " (in a test fixture archive)",
+                evidence={**finding.evidence, "in_tests": True})
+        self.add(finding)
 
     def _image_pass(self, image: ImageAssembler, prefix: str, before: int) -> None:
         """Once a level is walked: place findings in image layers, and note later deletions."""

@@ -17,7 +17,7 @@ class Limits:
     """Members in one target, all nesting levels together."""
     max_file_bytes: int = 1 * GiB
     """Expanded bytes read from one member; the rest is reported as unscanned."""
-    max_total_bytes: int = 16 * GiB
+    max_total_bytes: int = 64 * GiB
     """Expanded bytes read from one target, all members together."""
     max_ratio: int = 200
     """Expanded/compressed ratio above which a stream is treated as a bomb..."""

@@ -24,6 +24,7 @@ from builders import (
     raw_zip,
     scan_path,
     special_info,
+    pack,
     tar_bytes,
     tar_of,
     tgz_bomb,
@@ -314,3 +315,17 @@ def test_zip_with_undecodable_utf8_name_is_corrupt_not_a_crash(tmp_path: Path) -
     result = scan_path(target)
     assert found(result) == [("anomaly.corrupt", "names.zip")]
     assert not any("internal error" in e for e in result.errors)
+
+
+def test_traversal_inside_a_test_fixture_archive_is_low(tmp_path: Path) -> None:
+    from seawall.findings import Severity
+
+    fixture = tar_bytes({"../evil.py": b"x"})
+    outer = pack({"pkg-1.0/tests/archives/traversal.tar": fixture, "pkg-1.0/lib/bad.tar": fixture},
+                 "tgz", tmp_path)
+    result = Engine().scan_target(Target("sdist", path=outer))
+    found = {(f.rule, f.path, f.severity) for f in result.findings if f.rule.startswith("anomaly.")}
+    assert found == {
+        ("anomaly.path-traversal", "pkg-1.0/tests/archives/traversal.tar!/../evil.py", Severity.LOW),
+        ("anomaly.path-traversal", "pkg-1.0/lib/bad.tar!/../evil.py", Severity.HIGH),
+    }

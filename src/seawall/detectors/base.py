@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from abc import ABC
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
@@ -127,6 +128,18 @@ class Detector(ABC):
             line=line,
             key=key,
         )
+
+
+_TEST_FOLDER = re.compile(
+    r"(?:^|/)(?:tests?|__tests__|testdata|test[_-]data|fixtures|__fixtures__|specs?)/",
+    re.IGNORECASE,
+)
+"""Where keys and repositories are almost always throwaway fixtures (``tests_severity``)."""
+
+
+def in_test_folder(path: str) -> bool:
+    """Is ``path`` (a file's folder, or a container prefix) inside a test/fixture folder?"""
+    return _TEST_FOLDER.search(path) is not None
 
 
 def all_detectors() -> dict[str, type[Detector]]:

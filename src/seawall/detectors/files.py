@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seawall.artifacts.base import SEP
-from seawall.detectors.base import Detector, FileView, Rule
+from seawall.detectors.base import Detector, FileView, Rule, in_test_folder
 from seawall.findings import Finding, Severity
 from seawall.rules import glob_tokens, load, trie
 
@@ -74,12 +74,8 @@ CHECKS: dict[str, Callable[[bytes], list[str]]] = {"real-env-values": real_env_v
 # -- rules as data ---------------------------------------------------------------------------------
 
 _KEYS = {"id", "name", "severity", "summary", "help", "names", "paths", "dirs", "files", "exclude",
-         "case_sensitive", "content", "check", "tests_severity", "examples"}
-TEST_FOLDER = re.compile(
-    r"(?:^|/)(?:tests?|__tests__|testdata|test[_-]data|fixtures|__fixtures__|specs?)/",
-    re.IGNORECASE,
-)
-"""Where keys and repositories are almost always throwaway fixtures (``tests_severity``)."""
+         "case_sensitive", "content", "check", "tests_severity", "examples", "fix"}
+
 
 
 @dataclass(frozen=True)
@@ -250,7 +246,7 @@ class FileDetector(Detector):
 
     def _report(self, file_rule: FileRule, path: str, message: str,
                 evidence: dict[str, Any]) -> Finding:
-        if file_rule.tests_severity is None or not TEST_FOLDER.search(path[: path.rfind("/") + 1]):
+        if file_rule.tests_severity is None or not in_test_folder(path[: path.rfind("/") + 1]):
             return self.finding(file_rule.rule.id, path, message, evidence)
         return self.finding(file_rule.rule.id, path, message + " (in a test folder)",
                             {**evidence, "in_tests": True}, severity=file_rule.tests_severity)
