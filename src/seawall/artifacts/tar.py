@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import IO, Any, ClassVar, cast
 
 from seawall.artifacts.base import (
+    PIECE,
     Content,
     CorruptArchive,
     Entry,
@@ -105,7 +106,7 @@ class TarOpener(Opener):
         # layer is decompressed once, and nothing is held beyond the current member.
         # A member's stream is valid only until the next member is requested.
         fileobj = cast(IO[bytes], source.stream)  # tarfile only ever calls read() in "r|"
-        with tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_CheckedTarInfo) as tar:
+        with tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_CheckedTarInfo, bufsize=PIECE) as tar:
             for info in tar:
                 yield _entry(tar, info)
 
