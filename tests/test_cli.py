@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from builders import compress, pack, tar_bytes
 from maps import FIRST_PARTY, source_map

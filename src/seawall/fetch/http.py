@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import msgspec
 
 from seawall import __version__
 from seawall.limits import GiB, MiB
@@ -84,6 +85,17 @@ def read_capped(response: httpx.Response, *, what: str, limit: int = MAX_DOCUMEN
         if len(body) > limit:
             raise FetchError(f"{what} is larger than {limit:,} bytes; refusing it")
     return bytes(body)
+
+
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """Decode a registry document that must be a JSON object; ``what`` names it in errors."""
+    try:
+        doc = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise FetchError(f"the registry sent {what} that is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise FetchError(f"the registry sent {what} that is not a JSON object")
+    return doc
 
 
 def check_length(response: httpx.Response, *, what: str, limit: int) -> None:

@@ -15,11 +15,10 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
-import msgspec
 
 from seawall.engine import Target
 from seawall.fetch.cache import Cache
-from seawall.fetch.http import FetchError, NotFound, get, read_capped, redact
+from seawall.fetch.http import FetchError, NotFound, get, json_object, read_capped, redact
 from seawall.fetch.integrity import Expected, from_hex, parse_sri
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org/"
@@ -37,7 +36,7 @@ def resolve(body: str, *, client: httpx.Client, cache: Cache) -> Target:
     registry = registry_for(name)
     url = registry + name.replace("/", "%2f")
     try:
-        doc = get(client, url, lambda r: _decode(read_capped(r, what=f"{name} packument")),
+        doc = get(client, url, lambda r: json_object(read_capped(r, what=f"{name} packument"), "a packument"),
                   what=f"npm package {name}", headers={"Accept": ACCEPT})
     except NotFound:
         raise FetchError(f"npm package {name} not found on {redact(registry)}") from None
@@ -176,16 +175,6 @@ def _env(env: Mapping[str, str], key: str) -> str | None:
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        doc = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise FetchError(f"the registry sent a packument that is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise FetchError("the registry sent a packument that is not a JSON object")
-    return doc
-
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import httpx
-import msgspec
 import platformdirs
 from packaging.utils import (
     InvalidSdistFilename,
@@ -33,7 +32,7 @@ from packaging.version import InvalidVersion, Version
 
 from seawall.engine import Target
 from seawall.fetch.cache import Cache
-from seawall.fetch.http import FetchError, NotFound, get, read_capped, redact
+from seawall.fetch.http import FetchError, NotFound, get, json_object, read_capped, redact
 from seawall.fetch.integrity import Expected, from_hex
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
@@ -156,12 +155,7 @@ def _parse_page(response: httpx.Response) -> list[File]:
 
 def parse_json_page(body: bytes, base: str) -> list[File]:
     """PEP 691: ``files[]`` with ``filename``, ``url`` (maybe relative), ``hashes``, ``yanked``."""
-    try:
-        doc = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise FetchError(f"the index sent a project page that is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise FetchError("the index sent a project page that is not a JSON object")
+    doc = json_object(body, "a project page")
     api = str(_dict(doc.get("meta")).get("api-version", "1.0"))
     if not api.startswith("1."):
         raise FetchError(f"the index speaks Simple API version {api}; seawall understands 1.x")
