@@ -6,7 +6,6 @@ Seeded, so a failure names a reproducible case: ``(format, seed)``.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -62,10 +61,10 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("fmt", SEEDS)
 def test_mutated_artifacts_never_break_the_scan(tmp_path: Path, fmt: str) -> None:
     engine = opener_engine()
-    started = time.perf_counter()
     for seed in range(CASES_PER_FORMAT):
         target = tmp_path / f"case{seed}.{fmt}"
         target.write_bytes(mutate(SEEDS[fmt], random.Random(f"{fmt}/{seed}")))
@@ -73,4 +72,3 @@ def test_mutated_artifacts_never_break_the_scan(tmp_path: Path, fmt: str) -> Non
         internal = [e for e in result.errors if "internal error" in e or "failed:" in e]
         assert internal == [], (fmt, seed, internal)
         assert all(f.fingerprint for f in result.findings)
-    assert time.perf_counter() - started < 10

