@@ -7,7 +7,14 @@ def test_fingerprint_ignores_line_and_target() -> None:
     a = Finding("secret.x", Severity.HIGH, "package/a.js", "m", line=3, target="t1", key="sha256:1")
     b = Finding("secret.x", Severity.HIGH, "package/a.js", "other words", line=90, target="t2", key="sha256:1")
     c = Finding("secret.x", Severity.HIGH, "package/a.js", "m", key="sha256:2")
-    assert a.fingerprint == b.fingerprint != c.fingerprint
+    moved = Finding("secret.x", Severity.HIGH, "package/b.js", "m", key="sha256:1")
+    assert a.fingerprint == b.fingerprint == moved.fingerprint != c.fingerprint
+
+
+def test_unkeyed_findings_are_identified_by_path() -> None:
+    a = Finding("file.env", Severity.HIGH, "package/.env", "m")
+    b = Finding("file.env", Severity.HIGH, "package/app/.env", "m")
+    assert a.fingerprint != b.fingerprint
 
 
 def test_default_location_is_the_finding_itself() -> None:

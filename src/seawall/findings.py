@@ -45,9 +45,10 @@ class Location:
 class Finding:
     """One thing that must not ship.
 
-    ``key`` is what makes two findings "the same problem" besides rule and path:
-    a secret's hash, a whited-out layer, and so on. It feeds the fingerprint and is
-    never a secret value itself.
+    ``key``, when set, says what makes two findings "the same problem" instead of their
+    path: a secret's hash, a URL. Findings with the same rule and key are folded into one
+    with several locations, and the fingerprint follows the key, so a secret that moves
+    to another file stays accepted by a baseline. It is never a secret value itself.
     """
 
     rule: str
@@ -64,7 +65,10 @@ class Finding:
     def __post_init__(self) -> None:
         if not self.locations:
             object.__setattr__(self, "locations", (Location(self.path, self.line),))
-        digest = hashlib.sha256(f"{self.rule}\0{self.path}\0{self.key}".encode()).hexdigest()
+        # A keyed finding (a secret's hash) is the same problem wherever it moves; others are
+        # identified by where they are.
+        basis = f"key\0{self.key}" if self.key else f"path\0{self.path}"
+        digest = hashlib.sha256(f"{self.rule}\0{basis}".encode()).hexdigest()
         object.__setattr__(self, "fingerprint", digest[:32])
 
     @property
