@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Any, Mapping
 
 from rich.console import Console
 from rich.markup import escape
-from rich.padding import Padding
 from rich.text import Text
 
 from seawall import __version__
@@ -74,7 +74,9 @@ def _group(console: Console, severity: Severity, group: list[Finding], rules: Ma
 
 
 def _indented(console: Console, text: Text) -> None:
-    console.print(Padding(text, (0, 0, 0, 4), expand=False))
+    """Wrap under a 4-space indent (rich's Padding would pad wrapped lines with spaces)."""
+    for line in textwrap.wrap(text.plain, width=max(console.width - 4, 20)) or [""]:
+        console.print(Text("    " + line, style=text.style))
 
 
 def _footer(console: Console, report: Report) -> None:
