@@ -53,13 +53,13 @@ FIX_HELP = (
 )
 
 
-def _rule(rule_id: str, name: str, summary: str, detail: str, *, generic: bool = False,
-          match: str = "", no_match: str = "") -> Rule:
+def _rule(rule_id: str, name: str, summary: str, detail: str, *, fix: str = FIX,
+          generic: bool = False, match: str = "", no_match: str = "") -> Rule:
     tiers = GENERIC_TIERS_HELP if generic else TIERS_HELP
     return Rule(
         rule_id, name, Severity.MEDIUM if generic else Severity.HIGH, summary,
         help=detail + tiers + FIX_HELP,
-        fix=FIX,
+        fix=fix,
         examples={"match": [match], "no_match": [no_match]},
     )
 
@@ -70,17 +70,23 @@ RULES = (
           "Recognised by its u64 header length followed by a JSON object whose entries carry "
           "`dtype`, `shape` and `data_offsets`. The finding counts tensors and parameters "
           "and says whether the file is truncated.",
+          fix="Drop the weights from the release (e.g. exclude *.safetensors) and publish them "
+              "through your model registry if they are meant to be public.",
           match="model.safetensors renamed model.bin.txt", no_match="ELF binary"),
     _rule("weights.gguf", "GGUF model",
           "A GGUF file (llama.cpp, ollama, whisper.cpp): a quantised model ready to run.",
           "Recognised by the `GGUF` magic and a version from 1 to 3; the header gives the "
           "tensor count, the architecture and, where it can be walked cheaply, parameters "
           "and quantisation types.",
+          fix="Exclude the .gguf model from the release and publish it through your model registry "
+              "(or a separate download) if it is meant to be public.",
           match="GGUF v3 file", no_match="text starting with GGUF"),
     _rule("weights.ggml", "Legacy GGML model",
           "A pre-GGUF llama.cpp / whisper.cpp model (`ggml`, `ggmf` or `ggjt` magic).",
           "Recognised by the little-endian magic llama.cpp wrote before GGUF and a "
           "plausible version or vocabulary size.",
+          fix="Exclude the GGML model file from the release and publish it through your model "
+              "registry if it is meant to be public.",
           match="ggjt v3 file", no_match="random bytes"),
     _rule("weights.pytorch", "PyTorch checkpoint",
           "A `torch.save` checkpoint (zip or legacy pickle) or a TorchScript archive.",
@@ -90,37 +96,51 @@ RULES = (
           "`constants.pkl`. Legacy checkpoints are a pickle stream starting with torch's "
           "magic number. Loading either with `torch.load` runs pickle code: never load "
           "one you did not make.",
+          fix="Exclude the checkpoint (*.pt, *.pth, *.bin) from the release and publish it through "
+              "your model registry, as safetensors, if meant to be public.",
           match="archive/data.pkl zip", no_match="wheel with data.pkl in a package"),
     _rule("weights.onnx", "ONNX model",
           "An ONNX ModelProto: a graph with its initialiser tensors.",
           "Recognised by walking the protobuf's top-level fields: `ir_version` first, a "
           "`graph`, an `opset_import`, and nothing that is not a ModelProto field, ending "
           "exactly at the end of the file. Initialisers are counted from the graph.",
+          fix="Exclude the .onnx model from the release and publish it through your model registry "
+              "if it is meant to be public.",
           match="model.onnx from torch.onnx.export", no_match="ELF, PE or Mach-O binary"),
     _rule("weights.tflite", "TensorFlow Lite model",
           "A TFLite flatbuffer (`TFL3` identifier), ready to run on device.",
           "Recognised by the flatbuffer identifier and a root table of schema version 3; "
           "tensors are counted across subgraphs.",
+          fix="Exclude the .tflite model from the release unless the app must bundle it; otherwise "
+              "publish it through your model registry.",
           match="model.tflite", no_match="random bytes"),
     _rule("weights.savedmodel", "TensorFlow SavedModel",
           "A TensorFlow SavedModel folder: `saved_model.pb` and its `variables/` shards.",
           "A SavedModel is a folder layout, so it is recognised by `saved_model.pb` (checked "
           "to be a protobuf) and reported once per folder, with the size of its variables.",
+          fix="Exclude the SavedModel folder (saved_model.pb and variables/) from the release and "
+              "publish it through your model registry if public.",
           match="export/saved_model.pb + variables/", no_match="a lone variables.index"),
     _rule("weights.keras", "Keras model archive",
           "A Keras v3 `.keras` zip: `config.json` plus `model.weights.h5`.",
           "Recognised by the archive's layout, whatever the file is called.",
+          fix="Exclude the .keras archive from the release and publish the model through your "
+              "model registry if it is meant to be public.",
           match="model.keras", no_match="zip with config.json only"),
     _rule("weights.hdf5", "HDF5 file (Keras weights)",
           "An HDF5 file; Keras `.h5` models and weights are HDF5.",
           "Recognised by the HDF5 signature at offset 0, 512, 1024 or 2048. When the root "
           "attributes name Keras (`keras_version`, `model_config`, `layer_names`) it is "
           "reported as Keras weights and takes model tiers; otherwise it is generic data.",
+          fix="Exclude the .h5 file from the release unless the package needs it at runtime; "
+              "publish model weights through your model registry.",
           generic=True, match="model.h5 from Keras", no_match="PNG file"),
     _rule("weights.numpy", "NumPy arrays",
           "A NumPy `.npy` array or `.npz` archive of arrays.",
           "Recognised by the `\\x93NUMPY` magic (or a zip whose members are all `.npy`); "
           "the header gives shape and dtype, hence parameters. Object arrays hold pickles.",
+          fix="Exclude the .npy/.npz arrays from the release unless the package needs them; "
+              "publish weights or embeddings through your model registry.",
           generic=True, match="embeddings.npy", no_match="numpy test data (info)"),
 )
 
