@@ -10,6 +10,7 @@ from seawall.detectors.base import Rule
 CATEGORY_TITLES = {
     "anomaly": "Anomalies: the artifact's structure",
     "file": "Files that must not ship",
+    "secret": "Secrets",
     "sourcemap": "Source maps",
     "weights": "Model weights",
 }
