@@ -653,9 +653,16 @@ def _merge(findings: list[Finding], target: str) -> list[Finding]:
         ident = (finding.rule, finding.key or finding.path)
         if ident in merged and finding.key:
             first = merged[ident]
-            merged[ident] = dataclasses.replace(
-                first, locations=first.locations + finding.locations
-            )
+            if finding.severity > first.severity:
+                # The worst place speaks for the finding (a key in deploy/ outranks its
+                # copy in tests/); every place stays listed, that one first.
+                merged[ident] = dataclasses.replace(
+                    finding, target=target, locations=finding.locations + first.locations
+                )
+            else:
+                merged[ident] = dataclasses.replace(
+                    first, locations=first.locations + finding.locations
+                )
             continue
         if ident in merged:
             ident = (finding.rule, finding.path + "\0" + str(len(order)))

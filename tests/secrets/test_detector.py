@@ -412,3 +412,28 @@ def test_unknown_engine_is_an_error_not_a_silent_fallback(tmp_path: Path) -> Non
     result = Engine(settings={"secret": {"engine": "re2"}}).scan_target(
         Target("t", path=write_tree({"a": KEY.encode()}, tmp_path / "tree")))
     assert result.errors
+
+
+def test_key_in_a_test_folder_is_low_and_elsewhere_critical(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from seawall.findings import Severity
+
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    target = pack({"pkg/tests/certs/server.key.txt": key, "pkg/deploy/server.key.txt": key}, "tgz", tmp_path)
+    result = Engine().scan_target(Target("t", path=target))
+    [merged] = [f for f in result.findings if f.rule == "secret.private-key-pkcs8"]
+    # One key, two places: one finding, rated and placed by its worst place.
+    assert (merged.path, merged.severity) == ("pkg/deploy/server.key.txt", Severity.CRITICAL)
+    assert [loc.path for loc in merged.locations] == ["pkg/deploy/server.key.txt",
+                                                      "pkg/tests/certs/server.key.txt"]
+    by_path = {}
+    for place in ("pkg/tests/certs/server.key.txt", "pkg/deploy/server.key.txt"):
+        only = pack({place: key}, "tgz", tmp_path / place.split("/")[1])
+        [finding] = [f for f in Engine().scan_target(Target("t", path=only)).findings
+                     if f.rule == "secret.private-key-pkcs8"]
+        by_path[place] = finding.severity
+    assert by_path == {"pkg/tests/certs/server.key.txt": Severity.LOW,
+                       "pkg/deploy/server.key.txt": Severity.CRITICAL}

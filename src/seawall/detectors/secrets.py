@@ -15,7 +15,7 @@ from typing import Any
 
 from seawall.artifacts import sourcemap as smap
 from seawall.detectors.anomaly import anomaly
-from seawall.detectors.base import Detector, FileView, Rule
+from seawall.detectors.base import Detector, FileView, Rule, in_test_folder
 from seawall.findings import Finding, redact, secret_hash
 from seawall.secrets import rules as secret_rules
 from seawall.secrets.scanner import MAX_VALUES, Match, Scanner, Value
@@ -141,9 +141,13 @@ class SecretDetector(Detector):
             key = secret_hash(b"\0".join(p.secret for p in match.parts))
             shown = " with ".join(p["redacted"] for p in parts)
             evidence = {"redacted": shown, "hash": key, "column": column, "parts": parts}
-        return Finding(rule=match.id, severity=match.severity, path=path,
-                       message=f"{match.name} {evidence['redacted']}", evidence=evidence,
-                       line=line, key=key)
+        severity, message = match.severity, f"{match.name} {evidence['redacted']}"
+        lowered = match.parts[0].rule.tests_severity if len(match.parts) == 1 else None
+        if lowered is not None and in_test_folder(path[: path.rfind("/") + 1]):
+            severity, message = lowered, message + " (in a test folder)"
+            evidence["in_tests"] = True
+        return Finding(rule=match.id, severity=severity, path=path, message=message,
+                       evidence=evidence, line=line, key=key)
 
 
 def _describe(value: Value, column: int) -> dict[str, Any]:

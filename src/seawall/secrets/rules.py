@@ -25,7 +25,7 @@ from seawall.secrets.validators import VALIDATORS
 DEFAULT_MAX_LENGTH = 256
 KNOWN_KEYS = {
     "id", "name", "severity", "description", "fix", "keywords", "pattern", "max_length",
-    "before", "entropy", "validator", "allow", "examples",
+    "before", "entropy", "validator", "allow", "examples", "tests_severity",
 }
 PAIR_KEYS = {"id", "name", "severity", "description", "fix", "rules", "within", "examples"}
 DEFAULT_PAIR_WITHIN = 1024
@@ -55,6 +55,9 @@ class SecretRule:
     allow: tuple[re.Pattern[bytes], ...] = ()
     examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     family: str = ""
+    tests_severity: Severity | None = None
+    """Severity inside test/fixture folders, for kinds that are nearly always throwaway
+    fixtures there (TLS test keys); None keeps the rule's severity everywhere."""
 
     def values(self, data: Any, start: int, end: int) -> Iterator[tuple[int, int, bytes]]:
         """(start, end, secret) of every accepted match that contains ``data[start:end]``."""
@@ -374,6 +377,8 @@ def parse_rule(raw: Mapping[str, Any], family: str) -> SecretRule:
             allow=tuple(re.compile(str(a).encode()) for a in raw.get("allow", ())),
             examples={k: tuple(str(v) for v in examples.get(k, ())) for k in ("match", "no_match")},
             family=family,
+            tests_severity=(Severity.parse(str(raw["tests_severity"]))
+                            if "tests_severity" in raw else None),
         )
     except KeyError as exc:
         raise RuleError(f"{family}: {rule_id}: missing {exc}") from None
