@@ -133,7 +133,6 @@ TREE = {
 EXPECTED = {
     ("file.vcs-dir", "package/.git"),
     ("file.npmrc", "package/.npmrc"),
-    ("file.private-key", "package/certs/server.pem"),
     ("file.env", "package/.env"),
     ("file.env", "package/.env.bak"),
     ("file.env", "package/vendor/bundle.tgz!/package/.env"),
@@ -178,15 +177,12 @@ def test_empty_vcs_folder_from_a_directory_entry(tmp_path: Path) -> None:
     assert found == [("file.vcs-dir", "package/.hg", 0)]
 
 
-def test_fixture_keys_and_repositories_under_tests_are_low(tmp_path: Path) -> None:
-    tree = {"package/test/certdata/server.pem": PRIVATE_KEY, "package/keys/server.pem": PRIVATE_KEY,
-            "package/tests/fixtures/repo/.git/HEAD": b"ref: refs/heads/main\n",
+def test_fixture_repositories_under_tests_are_low(tmp_path: Path) -> None:
+    tree = {"package/tests/fixtures/repo/.git/HEAD": b"ref: refs/heads/main\n",
             "package/tests/.env": b"API_KEY=q8Zt3vLw9RkP2mXa7NcB\n"}
     findings = scan(pack(tree, "tgz", tmp_path))
     found = {(f.rule, f.path): (f.severity, f.evidence.get("in_tests")) for f in findings}
     assert found == {
-        ("file.private-key", "package/test/certdata/server.pem"): (Severity.LOW, True),
-        ("file.private-key", "package/keys/server.pem"): (Severity.CRITICAL, None),
         ("file.vcs-dir", "package/tests/fixtures/repo/.git"): (Severity.LOW, True),
         # integration tests often read real keys from tests/.env: no discount for env files
         ("file.env", "package/tests/.env"): (Severity.HIGH, None),
