@@ -96,7 +96,9 @@ def sort_key(finding: Finding) -> tuple:
 
 
 def redact(value: str, keep: int = 4) -> str:
-    """Show only a short prefix and suffix of a secret value."""
+    """Show only a short prefix and suffix of a secret value (whitespace dropped, so a
+    multi-line key shows its first and last characters, not its line breaks)."""
+    value = "".join(value.split())
     if len(value) <= keep * 3:
         return value[:2] + "…" if len(value) > 2 else "…"
     return f"{value[:keep]}…{value[-keep:]}"
