@@ -4,7 +4,7 @@ Both engines answer the same question, exactly: every occurrence, overlapping on
 included, of every keyword (a lower-cased literal) in ``data`` compared case-insensitively
 in ASCII, whose first byte lies in ``[start, stop)``. A test holds them to identical answers.
 
-Hyperscan (``pip install 'seawall[fast]'``, x86_64) compiles the keywords into one
+Hyperscan (a default dependency on Linux x86_64, ``seawall[fast]`` elsewhere) compiles the keywords into one
 database and reads the bytes once, at hundreds of MB/s. The fallback lower-cases each
 chunk once and makes one ``re`` pass per distinct first byte of the keywords (see
 ``PythonMatcher``): tens of MB/s, the same per byte on a 10 MB line as on small files.
