@@ -36,3 +36,16 @@ def test_crc32_base62_checksum() -> None:
     token = f"ghp_{body}{crc32_base62(body)}"
     assert VALIDATORS["crc32-base62"](token)
     assert not VALIDATORS["crc32-base62"](token[:-1] + ("0" if token[-1] != "0" else "1"))
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_pattern_compiles(rule: secret_rules.SecretRule) -> None:
+    # Patterns compile lazily at scan time; a broken one must fail here, not in a user's scan.
+    assert rule.regex.pattern == rule.pattern.pattern
+
+
+def test_bad_pattern_is_a_rule_error() -> None:
+    raw = {"id": "secret.x", "name": "x", "severity": "low", "description": "d",
+           "keywords": ["x"], "pattern": "x(unclosed"}
+    with pytest.raises(secret_rules.RuleError, match="bad pattern"):
+        secret_rules.parse_rule(raw, "test")

@@ -34,6 +34,30 @@ Hit = tuple[int, int]
 """(start, end) of one keyword occurrence."""
 
 
+class LazyPattern:
+    """A rule's pattern, compiled on first use.
+
+    A scan needs only the rules whose keywords occur; compiling all of them up front is
+    most of what loading the rules costs. ``pattern`` and ``flags`` are readable without
+    compiling, so the loader can still analyse the source.
+    """
+
+    __slots__ = ("pattern", "flags", "_compiled")
+
+    def __init__(self, source: bytes) -> None:
+        self.pattern = source
+        self.flags = 0
+        self._compiled: re.Pattern[bytes] | None = None
+
+    def compiled(self) -> re.Pattern[bytes]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern)
+        return self._compiled
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.compiled(), name)
+
+
 @dataclass(frozen=True)
 class SecretRule:
     id: str
@@ -43,7 +67,7 @@ class SecretRule:
     fix: str
     keywords: tuple[bytes, ...]
     """Lower-cased literals; one of them lies inside every match."""
-    pattern: re.Pattern[bytes]
+    pattern: LazyPattern
     max_length: int = DEFAULT_MAX_LENGTH
     before: int | None = None
     """Most bytes a match can start before its keyword (None: ``max_length``). 0 says
@@ -96,7 +120,7 @@ class SecretRule:
                     last = end
                 j += 1
             low, high = max(hits[i][0] - back, 0), min(last + reach, size)
-            for match in self.pattern.finditer(data, low, high):
+            for match in self.regex.finditer(data, low, high):
                 if _contains_hit(hits, i, j, match.start(), match.end()):
                     yield from self._accepted(match)
             i = j
@@ -106,11 +130,12 @@ class SecretRule:
     ) -> Iterator[tuple[int, int, bytes]]:
         """Try the pattern only at ``starts`` (sorted), where every match must begin."""
         covered, last, reach = -1, -1, 2 * self.max_length
+        regex = self.regex
         for at in starts:
             if at <= last or at < covered:
                 continue  # tried already, or inside the previous match as a search would skip
             last = at
-            match = self.pattern.match(data, at, at + reach)  # re clips endpos to the data
+            match = regex.match(data, at, at + reach)  # re clips endpos to the data
             if match is None or not _contains_hit(hits, 0, len(hits), at, match.end()):
                 continue
             covered = match.end()
@@ -124,8 +149,12 @@ class SecretRule:
             yield at, at + len(secret), secret
 
     @property
+    def regex(self) -> re.Pattern[bytes]:
+        return self.pattern.compiled()
+
+    @property
     def _group(self) -> int | str:
-        return "secret" if "secret" in self.pattern.groupindex else 0
+        return "secret" if "secret" in self.regex.groupindex else 0
 
     def accepts(self, secret: bytes) -> bool:
         if self.entropy is not None and shannon(secret) < self.entropy:
@@ -229,7 +258,7 @@ UNBOUNDED = 1 << 30
 
 
 def keyword_offset(
-    pattern: re.Pattern[bytes], keywords: Sequence[bytes], parsed: Any = None
+    pattern: re.Pattern[bytes] | LazyPattern, keywords: Sequence[bytes], parsed: Any = None
 ) -> int | None:
     """How far into any match of ``pattern`` a keyword begins, at most (None: unknown).
 
@@ -258,7 +287,7 @@ def keyword_offset(
         return None
 
 
-def starts_lines(pattern: re.Pattern[bytes], parsed: Any = None) -> bool:
+def starts_lines(pattern: re.Pattern[bytes] | LazyPattern, parsed: Any = None) -> bool:
     """Does every match begin at a line start (a leading ``^`` under ``(?m)``)?"""
     try:
         parsed = parsed or re_parser.parse(pattern.pattern, pattern.flags)
@@ -271,7 +300,7 @@ def starts_lines(pattern: re.Pattern[bytes], parsed: Any = None) -> bool:
         return False
 
 
-def _parsed(pattern: re.Pattern[bytes]) -> Any:
+def _parsed(pattern: re.Pattern[bytes] | LazyPattern) -> Any:
     try:
         return re_parser.parse(pattern.pattern, pattern.flags)
     except Exception:  # noqa: BLE001 - a private module: the readers then say "unknown"
@@ -348,10 +377,10 @@ def parse_rule(raw: Mapping[str, Any], family: str) -> SecretRule:
         keywords = tuple(str(k).lower().encode() for k in raw["keywords"])
         if not keywords or not all(keywords):
             raise RuleError(f"{family}: {rule_id}: needs at least one non-empty keyword")
-        pattern = re.compile(str(raw["pattern"]).encode())
+        pattern = LazyPattern(str(raw["pattern"]).encode())
         before = int(raw["before"]) if "before" in raw else None
         max_length = int(raw.get("max_length", DEFAULT_MAX_LENGTH))
-        parsed = _parsed(pattern)
+        parsed = re_parser.parse(pattern.pattern, 0)  # a syntax error is a RuleError now
         if before is None:
             found = keyword_offset(pattern, keywords, parsed)
             before = found if found is not None and found < max_length else None
