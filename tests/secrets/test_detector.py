@@ -415,13 +415,12 @@ def test_unknown_engine_is_an_error_not_a_silent_fallback(tmp_path: Path) -> Non
 
 
 def test_key_in_a_test_folder_is_low_and_elsewhere_critical(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from seawall.findings import Severity
+    from seawall.secrets import rules as secret_rules
 
-    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    # A freshly generated key from the rule's own must-match examples.
+    [rule] = [r for r in secret_rules.load() if r.id == "secret.private-key-pkcs8"]
+    key = rule.examples["match"][0].encode()
     target = pack({"pkg/tests/certs/server.key.txt": key, "pkg/deploy/server.key.txt": key}, "tgz", tmp_path)
     result = Engine().scan_target(Target("t", path=target))
     [merged] = [f for f in result.findings if f.rule == "secret.private-key-pkcs8"]
