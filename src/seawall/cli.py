@@ -20,14 +20,7 @@ SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 FORMATS = ["text", "json", "sarif"]
 
 
-class _Group(click.Group):
-    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # click exits 2 on usage errors already; make sure nothing else escapes as a traceback.
-        kwargs.setdefault("standalone_mode", True)
-        return super().main(*args, **kwargs)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="seawall")
 def main() -> None:
     """Keep private source, secrets and model weights out of your releases."""
@@ -80,7 +73,9 @@ def _apply(options):  # type: ignore[no-untyped-def]
     return wrap
 
 
-@main.command()
+@main.command(epilog="Exit status: 0 nothing at or above --fail-on; 1 findings at or above it; "
+                     "2 a target or a member could not be read (the others are still scanned), "
+                     "or the arguments or config are wrong.")
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
