@@ -92,3 +92,21 @@ def test_clean_real_packages_pass(spec: str, cache_dir: Path) -> None:
     loud = [(f["rule"], f["path"]) for f in doc["findings"] if f["severity"] not in ("low", "info")]
     assert loud == [] and code == 0, loud
     assert doc["targets"][0]["files"] > 0
+
+
+def test_diff_of_the_two_releases(cache_dir: Path) -> None:
+    env = {**os.environ, "SEAWALL_CACHE_DIR": str(cache_dir)}
+    forward = subprocess.run([sys.executable, "-m", "seawall", "diff", f"npm:{CLEAN}", f"npm:{LEAKY}",
+                              "--format", "json"], capture_output=True, text=True, env=env, timeout=600)
+    assert forward.returncode == 1, forward.stderr
+    doc = json.loads(forward.stdout)
+    assert [(a["path"], a["new_size"]) for a in doc["added"]] == [("package/cli.js.map", 59_766_257)]
+    assert doc["unpacked_bytes"] == {"old": 46_604_198, "new": 102_754_401, "change": 56_150_203}
+    [leak] = [f for f in doc["new_findings"] if f["rule"] == "sourcemap.embedded-source"]
+    assert (leak["evidence"]["first_party_sources"], leak["evidence"]["first_party_lines"]) == (1906, 513676)
+    backward = subprocess.run([sys.executable, "-m", "seawall", "diff", f"npm:{LEAKY}", f"npm:{CLEAN}",
+                               "--format", "json"], capture_output=True, text=True, env=env, timeout=600)
+    assert backward.returncode == 0, backward.stderr
+    back = json.loads(backward.stdout)
+    assert [r["path"] for r in back["removed"]] == ["package/cli.js.map"]
+    assert back["new_findings"] == []

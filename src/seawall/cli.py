@@ -119,6 +119,48 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
     sys.exit(report.exit_code)
 
 
+@main.command(epilog="Exit status: 0 nothing new at or above --fail-on; 1 NEW exposes something "
+                     "at or above it; 2 a side could not be read, or the arguments are wrong.")
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to a file instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a NEW finding is at or above this severity [default: medium].")
+@click.option("--growth-ratio", type=click.FloatRange(min=1.0), default=1.5, show_default=True,
+              help="Unpacked growth beyond this ratio is an anomaly.size-growth finding.")
+@_apply(common_options)
+def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
+         growth_ratio: float, config: Path | None, cache_dir: Path | None) -> None:
+    """Compare two releases and report what NEW exposes that OLD did not.
+
+    OLD and NEW are anything `scan` accepts (files, folders, npm:/pypi: specs). Lists
+    files added, removed and changed (size, SHA-256), the unpacked size change, and the
+    findings that are new in NEW; a large added file or growth past --growth-ratio is a
+    finding too.
+    """
+    from seawall.detectors import catalogue
+    from seawall.diff import diff as run_diff
+    from seawall.report import diff as diff_report
+    from seawall.report import sarif
+
+    try:
+        policy = _policy(config, fail_on, None)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    result = run_diff(old, new, policy, cache_dir=cache_dir, growth_ratio=growth_ratio)
+    rules = catalogue()
+    if fmt == "text":
+        rendered = diff_report.render_text(result, rules, color=output is None and sys.stdout.isatty())
+    elif fmt == "json":
+        rendered = diff_report.render_json(result, rules)
+    else:
+        rendered = sarif.render(result.report, rules)
+    _emit(rendered, output)
+    sys.exit(result.exit_code)
+
+
 @main.command()
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,

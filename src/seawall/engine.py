@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import lzma
 import struct
@@ -95,6 +96,17 @@ class Target:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Member:
+    """One member as a release diff compares it."""
+
+    size: int
+    sha256: str | None
+    """None for a container read forward only (its bytes are not kept whole)."""
+    depth: int
+    """1 for a member of the artifact itself, more inside nested archives."""
+
+
 @dataclass
 class TargetResult:
     target: str
@@ -103,6 +115,8 @@ class TargetResult:
     errors: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    inventory: dict[str, Member] = field(default_factory=dict)
+    """Every real member by path (virtual source-map files excluded), when asked for."""
 
     @property
     def error(self) -> str | None:
@@ -176,6 +190,8 @@ class Engine:
     disabled_detectors: frozenset[str] = frozenset()
     progress: Callable[[str, int], None] | None = None
     """Called with (path, bytes) as each member is read."""
+    inventory: bool = False
+    """Record every member's size and hash in ``TargetResult.inventory`` (for diffs)."""
 
     def detectors(self) -> list[Detector]:
         made: list[Detector] = []
@@ -217,6 +233,9 @@ class _Walk:
         self.disk_bytes = 0
         """Bytes of the target's files read from disk, to measure its overall expansion."""
         self.whiteouts: list[tuple[str, str]] = []
+        single = target.path is not None and not target.files and target.path.is_file()
+        self._itself = target.path.name if single and target.path is not None else None
+        """A file target's own name: the artifact, not one of its members."""
         """(prefix of the container, member) of every image whiteout marker seen."""
 
     # -- bookkeeping -------------------------------------------------------------
@@ -498,6 +517,10 @@ class _Walk:
         complete: bool,
         memo: dict[str, Any] | None = None,
     ) -> None:
+        if self.engine.inventory and not chain_is_virtual(chain) and path != self._itself:
+            digest = hashlib.sha256(content.data).hexdigest() if complete else None
+            self.result.inventory[path] = Member(entry.size or len(content), digest,
+                                                 path.count(SEP) + 1)
         view = FileView(
             path=path,
             inner=entry.path,

@@ -77,6 +77,24 @@ RULES = (
         "Release artifacts contain regular files, folders and at most local links.",
     ),
     Rule(
+        "anomaly.large-addition",
+        "Large file added since the previous release",
+        Severity.MEDIUM,
+        "A release diff found a new member larger than the large-file threshold.",
+        "A large new file is the usual shape of an accident: a source map, a dump, a "
+        "checkpoint. Check that it is meant to ship before publishing.",
+        fix="Open the named file and confirm it belongs in the release; exclude it otherwise.",
+    ),
+    Rule(
+        "anomaly.size-growth",
+        "Release grew past the allowed ratio",
+        Severity.MEDIUM,
+        "The release's unpacked size grew by more than the allowed ratio since the previous one.",
+        "Sudden growth means new content; the finding names the members that grew most. "
+        "The ratio is `--growth-ratio` (default 1.5).",
+        fix="Review the largest added or grown members named in the finding before publishing.",
+    ),
+    Rule(
         "anomaly.large-file",
         "Unusually large file",
         Severity.INFO,

@@ -102,11 +102,20 @@ def _facts(evidence: Mapping[str, Any], limit: int = 8) -> str:
         if isinstance(value, dict):
             value = ", ".join(f"{k} ({_num(v)})" for k, v in list(value.items())[:5])
         elif isinstance(value, (list, tuple)):
-            value = ", ".join(str(v) for v in value[:5]) + (" …" if len(value) > 5 else "")
+            shown = [_item(v) for v in value[:5]]
+            value = ", ".join(shown) + (" …" if len(value) > 5 else "")
         parts.append(f"{key.replace('_', ' ')}: {_num(value)}")
         if len(parts) >= limit:
             break
     return " · ".join(parts)
+
+
+def _item(value: Any) -> str:
+    """A list element: ``{"path": p, "bytes": n}`` reads as ``p (n)``."""
+    if isinstance(value, dict) and "path" in value:
+        rest = [_num(v) for k, v in value.items() if k != "path"]
+        return f"{value['path']} ({', '.join(rest)})" if rest else str(value["path"])
+    return str(value)
 
 
 def _num(value: Any) -> str:
