@@ -85,9 +85,13 @@ def _apply(options):  # type: ignore[no-untyped-def]
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Accept the findings recorded in this baseline; report only new ones.")
 @click.option("--no-progress", is_flag=True, help="Never show the progress bar.")
+@click.option("--against-previous", is_flag=True,
+              help="With one npm:/pypi: spec: diff it against the release before it on the "
+                   "registry and report only what it newly exposes (as `seawall diff`).")
 @_apply(common_options)
 def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str | None,
-         baseline: Path | None, no_progress: bool, config: Path | None, cache_dir: Path | None) -> None:
+         baseline: Path | None, no_progress: bool, against_previous: bool, config: Path | None,
+         cache_dir: Path | None) -> None:
     """Scan release artifacts and report what must not ship.
 
     TARGET is a directory, an artifact file of any supported format (detected by content:
@@ -103,6 +107,12 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
         policy = _policy(config, fail_on, baseline)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    if against_previous:
+        if len(targets) != 1:
+            raise click.UsageError("--against-previous takes exactly one npm: or pypi: spec")
+        previous = _previous(targets[0], cache_dir)
+        if previous:
+            sys.exit(_diff(previous, targets[0], policy, fmt, output, cache_dir, 1.5))
     progress, advance = (None, None) if no_progress else _progress_bar()
     if progress is not None:
         with progress:
@@ -140,15 +150,21 @@ def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
     findings that are new in NEW; a large added file or growth past --growth-ratio is a
     finding too.
     """
+    try:
+        policy = _policy(config, fail_on, None)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(_diff(old, new, policy, fmt, output, cache_dir, growth_ratio))
+
+
+def _diff(old: str, new: str, policy: Policy, fmt: str, output: Path | None,
+          cache_dir: Path | None, growth_ratio: float) -> int:
+    """Run a release diff, write its report, return the exit code."""
     from seawall.detectors import catalogue
     from seawall.diff import diff as run_diff
     from seawall.report import diff as diff_report
     from seawall.report import sarif
 
-    try:
-        policy = _policy(config, fail_on, None)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
     result = run_diff(old, new, policy, cache_dir=cache_dir, growth_ratio=growth_ratio)
     rules = catalogue()
     if fmt == "text":
@@ -158,7 +174,23 @@ def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
     else:
         rendered = sarif.render(result.report, rules)
     _emit(rendered, output)
-    sys.exit(result.exit_code)
+    return result.exit_code
+
+
+def _previous(spec: str, cache_dir: Path | None) -> str | None:
+    """The registry's release before ``spec``, for --against-previous."""
+    from seawall import fetch
+
+    if not fetch.is_registry_spec(spec):
+        raise click.UsageError("--against-previous takes one npm: or pypi: spec")
+    target = fetch.resolve(spec, cache_dir=cache_dir)
+    if target.error:
+        raise click.UsageError(f"{spec}: {target.error}")
+    previous = target.meta.get("previous")
+    if not previous:
+        click.echo(f"{target.name} has no earlier release on the registry; scanning it alone",
+                   err=True)
+    return previous
 
 
 @main.command()

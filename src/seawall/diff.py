@@ -100,16 +100,18 @@ def diff(old_spec: str, new_spec: str, policy: Policy, *, cache_dir: Path | None
     engine = Engine(limits=policy.limits, settings=policy.detectors, inventory=True)
     old = engine.scan_target(resolve_target(old_spec, cache_dir=cache_dir))
     new = engine.scan_target(resolve_target(new_spec, cache_dir=cache_dir))
-    added, removed, changed = inventory_diff(old.inventory, new.inventory)
+    old_version, new_version = old.meta.get("version"), new.meta.get("version")
+    added, removed, changed = inventory_diff(_versionless(old.inventory, old_version),
+                                             _versionless(new.inventory, new_version))
     old_bytes, new_bytes = unpacked(old.inventory), unpacked(new.inventory)
     old_kept, _ = policy.apply(old.findings)
     new_kept, suppressed = policy.apply(new.findings)
-    known = {f.fingerprint for f in old_kept}
-    fresh = [f for f in new_kept if f.fingerprint not in known]
+    known = {_identity(f, old_version) for f in old_kept}
+    fresh = [f for f in new_kept if _identity(f, new_version) not in known]
     grown = release_anomalies(added, changed, old_bytes, new_bytes,
                               large_bytes=policy.limits.large_file_bytes, growth_ratio=growth_ratio)
     fresh += policy.apply(grown)[0]
-    current = {f.fingerprint for f in new_kept}
+    current = {_identity(f, new_version) for f in new_kept}
     report = Report(
         targets=(_summary(new),),  # the report speaks of NEW; OLD's state is in DiffReport
         findings=tuple(sorted((_stamp(f, new.target) for f in fresh), key=sort_key)),
@@ -120,8 +122,31 @@ def diff(old_spec: str, new_spec: str, policy: Policy, *, cache_dir: Path | None
     return DiffReport(
         old=_summary(old), new=_summary(new), added=tuple(added), removed=tuple(removed),
         changed=tuple(changed), old_bytes=old_bytes, new_bytes=new_bytes, report=report,
-        resolved=tuple(f for f in old_kept if f.fingerprint not in current),
+        resolved=tuple(f for f in old_kept if _identity(f, old_version) not in current),
     )
+
+
+VERSION = "{version}"
+
+
+def _versionless(inventory: dict[str, Member], version: object) -> dict[str, Member]:
+    """Paths with the release's own version written as ``{version}``.
+
+    A PyPI release's files are named after their version (``pkg-1.0-py3-none-any.whl``,
+    ``pkg-1.0.tar.gz!/pkg-1.0/...``): without this every member of two releases would
+    look removed and added again.
+    """
+    if not isinstance(version, str) or not version:
+        return inventory
+    return {path.replace(version, VERSION): member for path, member in inventory.items()}
+
+
+def _identity(finding: Finding, version: object) -> tuple[str, str]:
+    """What makes a finding "the same" across releases: its key, else its versionless path."""
+    if finding.key:
+        return finding.rule, "key:" + finding.key
+    path = finding.path.replace(version, VERSION) if isinstance(version, str) and version else finding.path
+    return finding.rule, path
 
 
 def _summary(result: TargetResult) -> TargetSummary:

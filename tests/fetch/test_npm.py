@@ -90,6 +90,7 @@ def test_exact_version_is_downloaded_and_verified(npm: Registry, tmp_path: Path)
         "tarball": f"{npm.url}/leaky/-/leaky-1.0.0.tgz",
         "integrity": sri(data),
         "cached": False,
+        "previous": None,
     }
     assert {r.headers["user-agent"] for r in npm.requests} == {USER_AGENT}
     assert USER_AGENT.startswith("seawall/")
@@ -104,6 +105,13 @@ def test_scoped_name_is_escaped_and_normalised(npm: Registry, tmp_path: Path) ->
     assert target.name == "npm:@acme/leaky-demo@2.1.88"
     assert target.path is not None and target.path.name == "leaky-demo-2.1.88.tgz"
     assert npm.requests[0].path.lower() == "/@acme%2fleaky-demo"
+
+
+def test_previous_release_is_named_for_against_previous(npm: Registry, tmp_path: Path) -> None:
+    publish(npm, "leaky", {v: tgz("leaky", v) for v in ("0.9.0", "1.0.0", "1.1.0-beta.1", "1.1.0")})
+    assert resolve("npm:leaky@1.1.0", cache_dir=tmp_path).meta["previous"] == "npm:leaky@1.0.0"
+    assert resolve("npm:leaky@1.0.0", cache_dir=tmp_path).meta["previous"] == "npm:leaky@0.9.0"
+    assert resolve("npm:leaky@0.9.0", cache_dir=tmp_path).meta["previous"] is None
 
 
 def test_no_version_means_latest_dist_tag(npm: Registry, tmp_path: Path) -> None:
@@ -368,3 +376,34 @@ def test_real_registry_left_pad(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "/aVx2HrNcqQGsdot8ghrjyrvMCoEA=="
     )
     assert sri(target.path.read_bytes()) == target.meta["integrity"]
+
+
+def test_scan_against_previous_reports_only_what_the_release_adds(
+    npm: Registry, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from builders import compress, tar_bytes
+    from maps import FIRST_PARTY
+
+    clean = {"package/package.json": b'{"name": "leaky"}', "package/index.js": b"1;\n"}
+    releases = {
+        "1.0.0": compress(tar_bytes(clean), "gz"),
+        "1.0.1": compress(tar_bytes({**clean, "package/index.js.map": FIRST_PARTY}), "gz"),
+    }
+    publish(npm, "leaky", releases)
+
+    def scan(spec: str) -> tuple[int, dict[str, Any]]:
+        run = subprocess.run(
+            [sys.executable, "-m", "seawall", "scan", spec, "--against-previous", "--format", "json",
+             "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+        return run.returncode, json.loads(run.stdout) if run.stdout else {}
+
+    code, doc = scan("npm:leaky@1.0.1")
+    assert code == 1
+    assert (doc["old"]["target"], doc["new"]["target"]) == ("npm:leaky@1.0.0", "npm:leaky@1.0.1")
+    assert [a["path"] for a in doc["added"]] == ["package/index.js.map"]
+    assert [f["rule"] for f in doc["new_findings"]] == ["sourcemap.embedded-source"]
+    code, doc = scan("npm:leaky@1.0.0")  # the first release: scanned alone, and clean
+    assert code == 0 and doc["findings"] == []

@@ -172,6 +172,9 @@ def test_latest_skips_prereleases_and_yanked_releases(index: Registry, tmp_path:
     assert (latest.error, latest.name) == (None, "pypi:demo-pkg==1.0")
     assert (pinned.error, pinned.name) == (None, "pypi:demo-pkg==1.1")
     assert [f["yanked"] for f in pinned.meta["files"]] == ["broken", ""]
+    # the release before 2.0rc1 that was not yanked; before 1.0, none
+    assert resolve("pypi:demo-pkg==2.0rc1", cache_dir=tmp_path).meta["previous"] == "pypi:demo-pkg==1.0"
+    assert latest.meta["previous"] is None
 
 
 def test_prerelease_is_latest_only_when_nothing_else_exists(

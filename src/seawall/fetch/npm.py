@@ -58,6 +58,8 @@ def resolve(body: str, *, client: httpx.Client, cache: Cache) -> Target:
     }
     if wanted is not None and wanted != version:
         meta["requested"] = wanted
+    previous = previous_version(_dict(doc.get("versions")), version)
+    meta["previous"] = f"npm:{name}@{previous}" if previous else None
     return Target(name=f"npm:{label}", path=path, meta=meta)
 
 
@@ -178,6 +180,18 @@ def _env(env: Mapping[str, str], key: str) -> str | None:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def previous_version(versions: Mapping[str, Any], version: str) -> str | None:
+    """The highest release below ``version`` (pre-releases only when ``version`` is one)."""
+    current = _SEMVER.match(version)
+    if current is None:
+        return None
+    key = _semver_key(current)
+    candidates = [(k, m) for k in versions if (m := _SEMVER.match(k)) and _semver_key(m) < key]
+    if current.group(4) is None:
+        candidates = [(k, m) for k, m in candidates if m.group(4) is None]
+    return max(candidates, key=lambda item: _semver_key(item[1]))[0] if candidates else None
 
 
 def _highest(versions: Mapping[str, Any]) -> str | None:

@@ -79,6 +79,8 @@ def resolve(body: str, *, client: httpx.Client, cache: Cache) -> Target:
                   for f in releases[version]],
         "cached": cached_all,
     }
+    previous = previous_version(releases, version)
+    meta["previous"] = f"pypi:{name}=={previous}" if previous else None
     return Target(name=f"pypi:{label}", files=paths, meta=meta)
 
 
@@ -133,6 +135,14 @@ def pick_version(releases: Mapping[Version, list[File]], name: str, wanted: Vers
         raise FetchError(f"every release of PyPI project {name} is yanked; name a version "
                          f"explicitly (pypi:{name}==VERSION)")
     return latest
+
+
+def previous_version(releases: Mapping[Version, list[File]], version: Version) -> Version | None:
+    """The highest non-yanked release below ``version`` (pre-releases only if it is one)."""
+    live = [v for v, files in releases.items()
+            if v < version and any(f.yanked is None for f in files)
+            and (version.is_prerelease or not v.is_prerelease)]
+    return max(live, default=None)
 
 
 def _latest(releases: Mapping[Version, list[File]]) -> Version | None:
