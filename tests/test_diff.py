@@ -93,3 +93,15 @@ def test_cli_json_and_exit_codes(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "seawall", "diff", str(old), str(tmp_path / "nope")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2
+
+
+def test_markdown_summary_names_the_added_file_and_the_new_exposure(tmp_path: Path) -> None:
+    from seawall.detectors import catalogue
+    from seawall.report.diff import render_markdown
+
+    old, new = releases(tmp_path)
+    text = render_markdown(diff(str(old), str(new), Policy()), catalogue())
+    assert text.startswith("### ❌ Blocked: Seawall release diff")
+    assert "| added | `package/index.js.map` |" in text
+    assert "| removed | `package/README.md` |" in text
+    assert "| 🔴 critical | `sourcemap.embedded-source` | `package/index.js.map` |" in text

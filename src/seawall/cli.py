@@ -17,7 +17,7 @@ from seawall.findings import Severity
 from seawall.policy import ConfigError, Policy, load, read_baseline, write_baseline
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
-FORMATS = ["text", "json", "sarif"]
+FORMATS = ["text", "json", "sarif", "markdown"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -171,6 +171,8 @@ def _diff(old: str, new: str, policy: Policy, fmt: str, output: Path | None,
         rendered = diff_report.render_text(result, rules, color=output is None and sys.stdout.isatty())
     elif fmt == "json":
         rendered = diff_report.render_json(result, rules)
+    elif fmt == "markdown":
+        rendered = diff_report.render_markdown(result, rules)
     else:
         rendered = sarif.render(result.report, rules)
     _emit(rendered, output)

@@ -48,13 +48,14 @@ def masked(text: str, root: Path) -> str:
     return re.sub(r"in \d+\.\d s", "in <t> s", text)
 
 
-@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "markdown"])
 def test_output_snapshot(fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     target = pack(TREE, "tgz", tmp_path)
     report = scan([target.name], Policy())
     rendered = masked(REPORTERS[fmt](report, catalogue()), tmp_path)
-    golden = GOLDEN / f"demo.{ 'txt' if fmt == 'text' else fmt }"
+    suffix = {"text": "txt", "markdown": "md"}.get(fmt, fmt)
+    golden = GOLDEN / f"demo.{suffix}"
     if os.environ.get("SEAWALL_UPDATE_GOLDEN"):
         golden.write_text(rendered)
     assert rendered == golden.read_text()

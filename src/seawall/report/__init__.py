@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from seawall.report import json as json_report
-from seawall.report import sarif, text
+from seawall.report import markdown, sarif, text
 
 Renderer = Callable[..., str]
 
@@ -17,6 +17,7 @@ REPORTERS: dict[str, Renderer] = {
     "text": text.render,
     "json": json_report.render,
     "sarif": sarif.render,
+    "markdown": markdown.render,
 }
 
 __all__ = ["REPORTERS"]

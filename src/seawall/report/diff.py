@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from seawall import __version__
 from seawall.detectors.base import Rule
 from seawall.diff import Change, DiffReport
+from seawall.report import markdown
 from seawall.report import text as text_report
 
 LISTED = 30
@@ -38,6 +39,31 @@ def render_text(diff: DiffReport, rules: Mapping[str, Rule], *, color: bool = Fa
     body = text_report.render(diff.report, rules, color=color)
     # The scan report's own header repeats the targets; keep its findings and verdict.
     return "\n".join(lines) + "\n" + body.split("\n\n", 1)[-1]
+
+
+def render_markdown(diff: DiffReport, rules: Mapping[str, Rule]) -> str:
+    """A PR comment / step summary: the size change, the files, what is newly exposed."""
+    report = diff.report
+    verdict = markdown._verdict(report)
+    lines = [
+        f"### {verdict} Seawall release diff",
+        "",
+        f"`{diff.old.target}` → `{diff.new.target}`: unpacked {_mb(diff.old_bytes)} → "
+        f"{_mb(diff.new_bytes)} ({_signed(diff.new_bytes - diff.old_bytes)}{_ratio(diff)}); "
+        f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed",
+        "",
+    ]
+    lines += [f"- **error** reading `{side.target}`: {side.error}" for side in (diff.old, diff.new)
+              if side.error]
+    if diff.added or diff.removed:
+        lines += ["| change | file | size |", "|---|---|---|"]
+        for title, changes in (("added", diff.added), ("removed", diff.removed)):
+            for c in sorted(changes, key=lambda c: -abs(c.delta))[:LISTED]:
+                lines.append(f"| {title} | `{c.path}` | {_size_of(c)} |")
+        lines.append("")
+    lines += ["**New in this release**", ""]
+    lines += markdown.findings_table(report.sorted_findings(), rules)
+    return "\n".join(lines) + "\n"
 
 
 def render_json(diff: DiffReport, rules: Mapping[str, Rule] | None = None) -> str:
