@@ -17,7 +17,7 @@ from seawall.findings import Severity
 from seawall.policy import ConfigError, Policy, load, read_baseline, write_baseline
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
-FORMATS = ["text", "json", "sarif", "markdown"]
+FORMATS = ["text", "json", "sarif", "markdown", "junit"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -173,6 +173,10 @@ def _diff(old: str, new: str, policy: Policy, fmt: str, output: Path | None,
         rendered = diff_report.render_json(result, rules)
     elif fmt == "markdown":
         rendered = diff_report.render_markdown(result, rules)
+    elif fmt == "junit":
+        from seawall.report import junit
+
+        rendered = junit.render(result.report, rules)
     else:
         rendered = sarif.render(result.report, rules)
     _emit(rendered, output)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from seawall.report import json as json_report
-from seawall.report import markdown, sarif, text
+from seawall.report import junit, markdown, sarif, text
 
 Renderer = Callable[..., str]
 
@@ -18,6 +18,7 @@ REPORTERS: dict[str, Renderer] = {
     "json": json_report.render,
     "sarif": sarif.render,
     "markdown": markdown.render,
+    "junit": junit.render,
 }
 
 __all__ = ["REPORTERS"]
