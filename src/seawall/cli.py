@@ -85,13 +85,15 @@ def _apply(options):  # type: ignore[no-untyped-def]
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
               help="Accept the findings recorded in this baseline; report only new ones.")
 @click.option("--no-progress", is_flag=True, help="Never show the progress bar.")
+@click.option("--summary", "summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also append a Markdown summary to this file (e.g. \"$GITHUB_STEP_SUMMARY\").")
 @click.option("--against-previous", is_flag=True,
               help="With one npm:/pypi: spec: diff it against the release before it on the "
                    "registry and report only what it newly exposes (as `seawall diff`).")
 @_apply(common_options)
 def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str | None,
-         baseline: Path | None, no_progress: bool, against_previous: bool, config: Path | None,
-         cache_dir: Path | None) -> None:
+         baseline: Path | None, no_progress: bool, summary: Path | None, against_previous: bool,
+         config: Path | None, cache_dir: Path | None) -> None:
     """Scan release artifacts and report what must not ship.
 
     TARGET is a directory, an artifact file of any supported format (detected by content:
@@ -112,7 +114,7 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
             raise click.UsageError("--against-previous takes exactly one npm: or pypi: spec")
         previous = _previous(targets[0], cache_dir)
         if previous:
-            sys.exit(_diff(previous, targets[0], policy, fmt, output, cache_dir, 1.5))
+            sys.exit(_diff(previous, targets[0], policy, fmt, output, cache_dir, 1.5, summary))
     progress, advance = (None, None) if no_progress else _progress_bar()
     if progress is not None:
         with progress:
@@ -126,6 +128,8 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
     else:
         rendered = REPORTERS[fmt](report, rules)
     _emit(rendered, output)
+    if summary is not None:
+        _append(summary, REPORTERS["markdown"](report, rules))
     sys.exit(report.exit_code)
 
 
@@ -158,7 +162,7 @@ def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
 
 
 def _diff(old: str, new: str, policy: Policy, fmt: str, output: Path | None,
-          cache_dir: Path | None, growth_ratio: float) -> int:
+          cache_dir: Path | None, growth_ratio: float, summary: Path | None = None) -> int:
     """Run a release diff, write its report, return the exit code."""
     from seawall.detectors import catalogue
     from seawall.diff import diff as run_diff
@@ -180,6 +184,8 @@ def _diff(old: str, new: str, policy: Policy, fmt: str, output: Path | None,
     else:
         rendered = sarif.render(result.report, rules)
     _emit(rendered, output)
+    if summary is not None:
+        _append(summary, diff_report.render_markdown(result, rules))
     return result.exit_code
 
 
@@ -240,6 +246,11 @@ def rules(fmt: str) -> None:
         return
     for r in catalog.values():
         click.echo(f"{r.id:<40} {r.severity.label:<9} {r.summary}")
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def _emit(text: str, output: Path | None) -> None:
