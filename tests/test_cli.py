@@ -125,3 +125,25 @@ def test_rule_docs_are_generated_from_the_catalogue() -> None:
     docs = Path(__file__).parent.parent / "docs" / "rules.md"
     assert docs.read_text() == seawall("rules", "--format", "markdown").stdout, (
         "docs/rules.md is stale: run `seawall rules --format markdown > docs/rules.md`")
+
+
+def test_npm_command_scans_what_publish_would_send_without_running_scripts(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "dist").mkdir(parents=True)
+    marker = tmp_path / "prepare-ran"
+    (project / "package.json").write_text(json.dumps({
+        "name": "demo", "version": "1.0.0",
+        "scripts": {"prepare": f"touch {marker} && exit 1"},
+    }))
+    (project / ".env").write_text("API_TOKEN=abc\n")
+    (project / "dist" / "index.js").write_text("module.exports = 1;\n")
+    (project / "dist" / "index.js.map").write_bytes(FIRST_PARTY)
+    (project / ".npmrc").write_text("//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n")
+    listing = seawall("npm", str(project), "--list")
+    assert listing.stdout.split() == [".env", "dist/index.js", "dist/index.js.map", "package.json"]
+    run = seawall("npm", str(project), "--format", "json")
+    assert run.returncode == 1, run.stderr
+    found = {(f["rule"], f["path"]) for f in json.loads(run.stdout)["findings"]}
+    assert found == {("file.env", "package/.env"),
+                     ("sourcemap.embedded-source", "package/dist/index.js.map")}
+    assert not marker.exists()

@@ -15,6 +15,7 @@ import click
 from seawall import __version__
 from seawall.findings import Severity
 from seawall.policy import ConfigError, Policy, load, read_baseline, write_baseline
+from seawall.results import Report
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 FORMATS = ["text", "json", "sarif", "markdown", "junit"]
@@ -101,8 +102,6 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
     and OCI images, Electron .asar, source maps...), or a registry spec:
     npm:NAME[@VERSION] or pypi:NAME[==VERSION].
     """
-    from seawall.detectors import catalogue
-    from seawall.report import REPORTERS
     from seawall.scan import scan as run_scan
 
     try:
@@ -121,16 +120,60 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
             report = run_scan(targets, policy, progress=advance, cache_dir=cache_dir)
     else:
         report = run_scan(targets, policy, cache_dir=cache_dir)
+    sys.exit(_report(report, fmt, output, summary))
+
+
+def _report(report: Report, fmt: str, output: Path | None, summary: Path | None) -> int:
+    """Write a scan report in ``fmt`` (and the Markdown summary); return the exit code."""
+    from seawall.detectors import catalogue
+    from seawall.report import REPORTERS
+
     rules = catalogue()
     if fmt == "text":
-        color = output is None and sys.stdout.isatty()
-        rendered = REPORTERS["text"](report, rules, color=color)
+        rendered = REPORTERS["text"](report, rules, color=output is None and sys.stdout.isatty())
     else:
         rendered = REPORTERS[fmt](report, rules)
     _emit(rendered, output)
     if summary is not None:
         _append(summary, REPORTERS["markdown"](report, rules))
-    sys.exit(report.exit_code)
+    return report.exit_code
+
+
+@main.command("npm")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to a file instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a finding is at or above this severity [default: medium].")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Accept the findings recorded in this baseline; report only new ones.")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also append a Markdown summary to this file.")
+@click.option("--list", "list_only", is_flag=True, help="Print the file set and stop.")
+@_apply(common_options)
+def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | None,
+                baseline: Path | None, summary: Path | None, list_only: bool, config: Path | None,
+                cache_dir: Path | None) -> None:
+    """Scan exactly what `npm publish` would send from DIRECTORY, without running any script.
+
+    The file set follows npm's rules (the `files` field, .npmignore or .gitignore in every
+    folder, always-included and never-included files, bundleDependencies) and is computed
+    here, so a `prepare` script that refuses to run cannot stop the check. Paths read
+    `package/...`, as in the tarball.
+    """
+    from seawall.packlist import npm_target, packlist
+    from seawall.scan import scan_targets
+
+    if list_only:
+        click.echo("\n".join(packlist(directory)))
+        return
+    try:
+        policy = _policy(config, fail_on, baseline)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    report = scan_targets([npm_target(directory)], policy)
+    sys.exit(_report(report, fmt, output, summary))
 
 
 @main.command(epilog="Exit status: 0 nothing new at or above --fail-on; 1 NEW exposes something "

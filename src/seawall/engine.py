@@ -52,7 +52,7 @@ from seawall.artifacts.base import (
     read_at_most,
     read_head,
 )
-from seawall.artifacts.directory import walk_directory
+from seawall.artifacts.directory import list_directory, walk_directory
 from seawall.artifacts.image import ImageAssembler, is_whiteout
 from seawall.detectors.anomaly import anomaly
 from seawall.detectors.base import Detector, FileView, all_detectors, in_test_folder
@@ -91,6 +91,10 @@ class Target:
     """A file or a directory."""
     files: list[Path] = field(default_factory=list)
     """Several files forming one target (every file of a PyPI release)."""
+    listing: list[str] | None = None
+    """With a directory ``path``: only these files of it (POSIX paths relative to it)."""
+    prefix: str = ""
+    """With ``listing``: the name each file is reported under is ``prefix + path``."""
     error: str | None = None
     """Set when resolving failed (e.g. the registry did not answer)."""
     meta: dict[str, Any] = field(default_factory=dict)
@@ -289,6 +293,8 @@ class _Walk:
             self.error(target.name, target.error)
         elif target.files:
             self.walk((_disk_entry(p) for p in target.files), "", 0, ())
+        elif target.path is not None and target.listing is not None:
+            self.walk(list_directory(target.path, target.listing, target.prefix), "", 0, ())
         elif target.path is not None and target.path.is_dir():
             self.walk(walk_directory(target.path), "", 0, ())
         elif target.path is not None:

@@ -31,11 +31,16 @@ def resolve_target(spec: str, *, cache_dir: Path | None = None) -> Target:
 
 def scan(specs: Iterable[str], policy: Policy, *, progress: Progress | None = None,
          cache_dir: Path | None = None) -> Report:
+    targets = (resolve_target(spec, cache_dir=cache_dir) for spec in specs)
+    return scan_targets(targets, policy, progress=progress)
+
+
+def scan_targets(targets: Iterable[Target], policy: Policy, *,
+                 progress: Progress | None = None) -> Report:
+    """Scan targets already resolved (e.g. the file set ``npm publish`` would send)."""
     started = time.perf_counter()
     engine = Engine(limits=policy.limits, settings=policy.detectors, progress=progress)
-    results: list[TargetResult] = []
-    for spec in specs:
-        results.append(engine.scan_target(resolve_target(spec, cache_dir=cache_dir)))
+    results: list[TargetResult] = [engine.scan_target(target) for target in targets]
     return build_report(results, policy, time.perf_counter() - started)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from seawall.artifacts.base import Entry, Kind, normalize_member
@@ -55,3 +55,31 @@ def walk_directory(root: Path) -> Iterator[Entry]:
             else:
                 yield Entry(path=shown, kind=Kind.SPECIAL)
         stack.extend(reversed(subdirs))
+
+
+def list_directory(root: Path, paths: Iterable[str], prefix: str = "") -> Iterator[Entry]:
+    """Entries for chosen files of a directory (POSIX paths relative to ``root``), named
+    ``prefix + path``, each parent folder listed once before its first file. Like
+    ``walk_directory``, links are reported, never followed."""
+    seen: set[str] = set()
+    for rel in sorted(paths):
+        parts = (prefix + rel).split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder not in seen:
+                seen.add(folder)
+                yield Entry(path=normalize_member(folder), kind=Kind.DIR)
+        shown = normalize_member(prefix + rel)
+        full = root / rel
+        try:
+            st = full.lstat()
+            link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else None
+        except OSError as exc:
+            yield Entry(path=shown, error=f"cannot read: {exc.strerror}")
+            continue
+        if link is not None:
+            yield Entry(path=shown, kind=Kind.SYMLINK, link=normalize_member(link))
+        elif stat.S_ISREG(st.st_mode):
+            yield Entry(path=shown, size=st.st_size, attrs={"disk_path": full})
+        else:
+            yield Entry(path=shown, kind=Kind.SPECIAL)
