@@ -139,6 +139,40 @@ def _report(report: Report, fmt: str, output: Path | None, summary: Path | None)
     return report.exit_code
 
 
+@main.command("python")
+@click.argument("directory", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to a file instead of stdout.")
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help="Exit 1 when a finding is at or above this severity [default: medium].")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Accept the findings recorded in this baseline; report only new ones.")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also append a Markdown summary to this file.")
+@_apply(common_options)
+def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str | None,
+                   baseline: Path | None, summary: Path | None, config: Path | None,
+                   cache_dir: Path | None) -> None:
+    """Build DIRECTORY's sdist and wheel with its own build backend, then scan both.
+
+    Runs `python -m build` in an isolated environment (this executes the project's build
+    code), into a temporary folder that is removed afterwards. Needs `seawall[python]`.
+    """
+    import tempfile
+
+    from seawall.pybuild import python_target
+    from seawall.scan import scan_targets
+
+    try:
+        policy = _policy(config, fail_on, baseline)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="seawall-build-") as out:
+        report = scan_targets([python_target(directory.resolve(), Path(out))], policy)
+    sys.exit(_report(report, fmt, output, summary))
+
+
 @main.command("npm")
 @click.argument("directory", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
