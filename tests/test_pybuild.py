@@ -49,3 +49,11 @@ def test_a_failing_build_is_an_error_not_a_clean_scan(tmp_path: Path) -> None:
     assert run.returncode == 2
     error = json.loads(run.stdout)["targets"][0]["error"]
     assert "building" in error and "failed" in error
+
+
+def test_name_and_version_come_from_the_built_files(tmp_path: Path) -> None:
+    from seawall.pybuild import _name_and_version
+
+    files = [tmp_path / "demo_pkg-0.2.tar.gz", tmp_path / "demo_pkg-0.2-py3-none-any.whl"]
+    assert _name_and_version(files) == {"name": "demo-pkg", "version": "0.2"}
+    assert _name_and_version([tmp_path / "notes.txt"]) == {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import click
@@ -16,6 +17,9 @@ from seawall import __version__
 from seawall.findings import Severity
 from seawall.policy import ConfigError, Policy, load, read_baseline, write_baseline
 from seawall.results import Report
+
+if TYPE_CHECKING:
+    from seawall.engine import Target
 
 SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 FORMATS = ["text", "json", "sarif", "markdown", "junit"]
@@ -150,10 +154,13 @@ def _report(report: Report, fmt: str, output: Path | None, summary: Path | None)
               help="Accept the findings recorded in this baseline; report only new ones.")
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
               help="Also append a Markdown summary to this file.")
+@click.option("--against-previous", is_flag=True,
+              help="Diff against the latest release of this project on the package index and "
+                   "report only what this build adds.")
 @_apply(common_options)
 def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str | None,
-                   baseline: Path | None, summary: Path | None, config: Path | None,
-                   cache_dir: Path | None) -> None:
+                   baseline: Path | None, summary: Path | None, against_previous: bool,
+                   config: Path | None, cache_dir: Path | None) -> None:
     """Build DIRECTORY's sdist and wheel with its own build backend, then scan both.
 
     Runs `python -m build` in an isolated environment (this executes the project's build
@@ -169,7 +176,11 @@ def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str 
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="seawall-build-") as out:
-        report = scan_targets([python_target(directory.resolve(), Path(out))], policy)
+        target = python_target(directory.resolve(), Path(out))
+        name = target.meta.get("name")
+        if against_previous and name and _published(f"pypi:{name}", cache_dir):
+            sys.exit(_diff(f"pypi:{name}", target, policy, fmt, output, cache_dir, 1.5, summary))
+        report = scan_targets([target], policy)
     sys.exit(_report(report, fmt, output, summary))
 
 
@@ -185,10 +196,13 @@ def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str 
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
               help="Also append a Markdown summary to this file.")
 @click.option("--list", "list_only", is_flag=True, help="Print the file set and stop.")
+@click.option("--against-previous", is_flag=True,
+              help="Diff against the version of this package on the registry (its latest) and "
+                   "report only what this one adds.")
 @_apply(common_options)
 def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | None,
-                baseline: Path | None, summary: Path | None, list_only: bool, config: Path | None,
-                cache_dir: Path | None) -> None:
+                baseline: Path | None, summary: Path | None, list_only: bool,
+                against_previous: bool, config: Path | None, cache_dir: Path | None) -> None:
     """Scan exactly what `npm publish` would send from DIRECTORY, without running any script.
 
     The file set follows npm's rules (the `files` field, .npmignore or .gitignore in every
@@ -206,7 +220,13 @@ def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | N
         policy = _policy(config, fail_on, baseline)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    report = scan_targets([npm_target(directory)], policy)
+    target = npm_target(directory)
+    if against_previous:
+        name = _package_field(directory / "package.json", "name")
+        published = f"npm:{name}" if name else None
+        if published and _published(published, cache_dir):
+            sys.exit(_diff(published, target, policy, fmt, output, cache_dir, 1.5, summary))
+    report = scan_targets([target], policy)
     sys.exit(_report(report, fmt, output, summary))
 
 
@@ -238,7 +258,7 @@ def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
     sys.exit(_diff(old, new, policy, fmt, output, cache_dir, growth_ratio))
 
 
-def _diff(old: str, new: str, policy: Policy, fmt: str, output: Path | None,
+def _diff(old: str | Target, new: str | Target, policy: Policy, fmt: str, output: Path | None,
           cache_dir: Path | None, growth_ratio: float, summary: Path | None = None) -> int:
     """Run a release diff, write its report, return the exit code."""
     from seawall.detectors import catalogue
@@ -264,6 +284,27 @@ def _diff(old: str, new: str, policy: Policy, fmt: str, output: Path | None,
     if summary is not None:
         _append(summary, diff_report.render_markdown(result, rules))
     return result.exit_code
+
+
+def _package_field(path: Path, key: str) -> str | None:
+    import json
+
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _published(spec: str, cache_dir: Path | None) -> bool:
+    """Is there a release to compare with? Says so on stderr when there is not."""
+    from seawall import fetch
+
+    target = fetch.resolve(spec, cache_dir=cache_dir)
+    if target.error:
+        click.echo(f"no published release to compare with ({target.error}); scanning alone",
+                   err=True)
+    return target.error is None
 
 
 def _previous(spec: str, cache_dir: Path | None) -> str | None:

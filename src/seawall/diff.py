@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from seawall.detectors.anomaly import anomaly
-from seawall.engine import Engine, Member, TargetResult
+from seawall.engine import Engine, Member, Target, TargetResult
 from seawall.findings import Finding, sort_key
 from seawall.policy import Policy
 from seawall.results import Report, TargetSummary
@@ -94,12 +94,14 @@ def release_anomalies(added: list[Change], changed: list[Change], old_bytes: int
     return findings
 
 
-def diff(old_spec: str, new_spec: str, policy: Policy, *, cache_dir: Path | None = None,
-         growth_ratio: float = DEFAULT_GROWTH_RATIO) -> DiffReport:
+def diff(old_spec: str | Target, new_spec: str | Target, policy: Policy, *,
+         cache_dir: Path | None = None, growth_ratio: float = DEFAULT_GROWTH_RATIO) -> DiffReport:
+    """Compare two releases; each is a spec ``scan`` accepts, or a resolved Target."""
     started = time.perf_counter()
     engine = Engine(limits=policy.limits, settings=policy.detectors, inventory=True)
-    old = engine.scan_target(resolve_target(old_spec, cache_dir=cache_dir))
-    new = engine.scan_target(resolve_target(new_spec, cache_dir=cache_dir))
+    old, new = (engine.scan_target(side if isinstance(side, Target)
+                                   else resolve_target(side, cache_dir=cache_dir))
+                for side in (old_spec, new_spec))
     old_version, new_version = old.meta.get("version"), new.meta.get("version")
     added, removed, changed = inventory_diff(_versionless(old.inventory, old_version),
                                              _versionless(new.inventory, new_version))

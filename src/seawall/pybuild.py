@@ -47,4 +47,23 @@ def python_target(project: Path, out: Path) -> Target:
         files = build_release(project, out)
     except BuildError as exc:
         return Target(name=name, error=str(exc))
-    return Target(name=name, files=files, meta={"built": [f.name for f in files]})
+    meta: dict[str, object] = {"built": [f.name for f in files]}
+    meta.update(_name_and_version(files))
+    return Target(name=name, files=files, meta=meta)
+
+
+def _name_and_version(files: list[Path]) -> dict[str, str]:
+    """Project name and version from the built file names (for release diffs)."""
+    from packaging.utils import InvalidSdistFilename, InvalidWheelFilename
+    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+    for file in files:
+        try:
+            if file.name.endswith(".whl"):
+                name, version, _, _ = parse_wheel_filename(file.name)
+            else:
+                name, version = parse_sdist_filename(file.name)
+        except (InvalidSdistFilename, InvalidWheelFilename):
+            continue
+        return {"name": str(name), "version": str(version)}
+    return {}

@@ -407,3 +407,28 @@ def test_scan_against_previous_reports_only_what_the_release_adds(
     assert [f["rule"] for f in doc["new_findings"]] == ["sourcemap.embedded-source"]
     code, doc = scan("npm:leaky@1.0.0")  # the first release: scanned alone, and clean
     assert code == 0 and doc["findings"] == []
+
+
+def test_npm_project_against_the_published_release(npm: Registry, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from builders import compress, tar_bytes
+    from maps import FIRST_PARTY
+
+    published = {"package/package.json": b'{"name": "leaky", "version": "1.0.0"}',
+                 "package/index.js": b"1;\n"}
+    publish(npm, "leaky", {"1.0.0": compress(tar_bytes(published), "gz")})
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "package.json").write_text('{"name": "leaky", "version": "1.0.1"}')
+    (project / "index.js").write_text("1;\n")
+    (project / "index.js.map").write_bytes(FIRST_PARTY)
+    run = subprocess.run([sys.executable, "-m", "seawall", "npm", str(project), "--against-previous",
+                          "--format", "json", "--cache-dir", str(tmp_path / "cache")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["old"]["target"] == "npm:leaky@1.0.0"
+    assert [a["path"] for a in doc["added"]] == ["package/index.js.map"]
+    assert [f["rule"] for f in doc["new_findings"]] == ["sourcemap.embedded-source"]
