@@ -70,6 +70,20 @@ common_options = [
 ]
 
 
+report_options = [
+    click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True),
+    click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Write the report to a file instead of stdout."),
+    click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+                 help="Exit 1 when a finding is at or above this severity "
+                      "[default: medium, or the config's]."),
+    click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Accept the findings recorded in this baseline; report only new ones."),
+    click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Also append a Markdown summary to this file (e.g. \"$GITHUB_STEP_SUMMARY\")."),
+]
+
+
 def _apply(options):  # type: ignore[no-untyped-def]
     def wrap(func):  # type: ignore[no-untyped-def]
         for option in reversed(options):
@@ -82,16 +96,8 @@ def _apply(options):  # type: ignore[no-untyped-def]
                      "2 a target or a member could not be read (the others are still scanned), "
                      "or the arguments or config are wrong.")
 @click.argument("targets", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to a file instead of stdout.")
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
-              help="Exit 1 when a finding is at or above this severity [default: medium, or the config's].")
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
-              help="Accept the findings recorded in this baseline; report only new ones.")
+@_apply(report_options)
 @click.option("--no-progress", is_flag=True, help="Never show the progress bar.")
-@click.option("--summary", "summary", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also append a Markdown summary to this file (e.g. \"$GITHUB_STEP_SUMMARY\").")
 @click.option("--against-previous", is_flag=True,
               help="With one npm:/pypi: spec: diff it against the release before it on the "
                    "registry and report only what it newly exposes (as `seawall diff`).")
@@ -145,15 +151,7 @@ def _report(report: Report, fmt: str, output: Path | None, summary: Path | None)
 
 @main.command("python")
 @click.argument("directory", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to a file instead of stdout.")
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
-              help="Exit 1 when a finding is at or above this severity [default: medium].")
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
-              help="Accept the findings recorded in this baseline; report only new ones.")
-@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also append a Markdown summary to this file.")
+@_apply(report_options)
 @click.option("--against-previous", is_flag=True,
               help="Diff against the latest release of this project on the package index and "
                    "report only what this build adds.")
@@ -186,15 +184,7 @@ def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str 
 
 @main.command("npm")
 @click.argument("directory", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to a file instead of stdout.")
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
-              help="Exit 1 when a finding is at or above this severity [default: medium].")
-@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
-              help="Accept the findings recorded in this baseline; report only new ones.")
-@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also append a Markdown summary to this file.")
+@_apply(report_options)
 @click.option("--list", "list_only", is_flag=True, help="Print the file set and stop.")
 @click.option("--against-previous", is_flag=True,
               help="Diff against the version of this package on the registry (its latest) and "

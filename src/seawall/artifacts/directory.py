@@ -38,23 +38,28 @@ def walk_directory(root: Path) -> Iterator[Entry]:
                 continue
             full = folder / name
             rel = prefix + name
-            shown = normalize_member(rel)  # undecodable names reach reports escaped
-            try:
-                st = full.lstat()
-                link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else None
-            except OSError as exc:
-                yield Entry(path=shown, error=f"cannot read: {exc.strerror}")
-                continue
-            if link is not None:
-                yield Entry(path=shown, kind=Kind.SYMLINK, link=normalize_member(link))
-            elif stat.S_ISDIR(st.st_mode):
-                yield Entry(path=shown, kind=Kind.DIR)
+            entry = _entry(full, rel)
+            if entry.kind is Kind.DIR and entry.error is None:
                 subdirs.append((full, rel + "/"))
-            elif stat.S_ISREG(st.st_mode):
-                yield Entry(path=shown, size=st.st_size, attrs={"disk_path": full})
-            else:
-                yield Entry(path=shown, kind=Kind.SPECIAL)
+            yield entry
         stack.extend(reversed(subdirs))
+
+
+def _entry(full: Path, rel: str) -> Entry:
+    """One path, classified by ``lstat``: a link is reported as a link, never followed."""
+    shown = normalize_member(rel)  # undecodable names reach reports escaped
+    try:
+        st = full.lstat()
+        link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else None
+    except OSError as exc:
+        return Entry(path=shown, error=f"cannot read: {exc.strerror}")
+    if link is not None:
+        return Entry(path=shown, kind=Kind.SYMLINK, link=normalize_member(link))
+    if stat.S_ISDIR(st.st_mode):
+        return Entry(path=shown, kind=Kind.DIR)
+    if stat.S_ISREG(st.st_mode):
+        return Entry(path=shown, size=st.st_size, attrs={"disk_path": full})
+    return Entry(path=shown, kind=Kind.SPECIAL)
 
 
 def list_directory(root: Path, paths: Iterable[str], prefix: str = "") -> Iterator[Entry]:
@@ -69,17 +74,6 @@ def list_directory(root: Path, paths: Iterable[str], prefix: str = "") -> Iterat
             if folder not in seen:
                 seen.add(folder)
                 yield Entry(path=normalize_member(folder), kind=Kind.DIR)
-        shown = normalize_member(prefix + rel)
-        full = root / rel
-        try:
-            st = full.lstat()
-            link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else None
-        except OSError as exc:
-            yield Entry(path=shown, error=f"cannot read: {exc.strerror}")
-            continue
-        if link is not None:
-            yield Entry(path=shown, kind=Kind.SYMLINK, link=normalize_member(link))
-        elif stat.S_ISREG(st.st_mode):
-            yield Entry(path=shown, size=st.st_size, attrs={"disk_path": full})
-        else:
-            yield Entry(path=shown, kind=Kind.SPECIAL)
+        entry = _entry(root / rel, prefix + rel)
+        # A chosen path is a file; one that turned into a folder is not descended into.
+        yield entry if entry.kind is not Kind.DIR else Entry(path=entry.path, kind=Kind.SPECIAL)
