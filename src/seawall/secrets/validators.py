@@ -5,6 +5,10 @@ Register a validator with ``@validator("name")``; rules name it in ``validator =
 
 from __future__ import annotations
 
+import base64 as _b64
+import binascii as _binascii
+import json as _json
+import re as _re
 import zlib
 from typing import Callable
 
@@ -123,11 +127,6 @@ def _basic_auth_base64(value: str) -> bool:
 # Keys, connection strings, JWTs and generic credentials (keys.toml, databases.toml,
 # generic.toml). Structure checks: a value that merely sits between the right markers, or
 # has the right prefix, is not a finding unless it decodes to what it claims to be.
-
-import base64 as _b64
-import binascii as _binascii
-import json as _json
-import re as _re
 
 _ARMOR_NOISE = _re.compile(r"""["']\s*[+,]?\s*["']|\\[nrt]|\s""")
 """Line breaks in every spelling a key is pasted with: real ones, ``\\n`` escapes inside a
