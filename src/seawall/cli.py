@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from seawall import __version__
+from seawall.diff import DEFAULT_GROWTH_RATIO
 from seawall.findings import Severity
 from seawall.policy import ConfigError, Policy, load, read_baseline, write_baseline
 from seawall.results import Report
@@ -113,6 +114,7 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
     npm:NAME[@VERSION] or pypi:NAME[==VERSION].
     """
     from seawall.scan import scan as run_scan
+    from seawall.scan import scan_targets
 
     try:
         policy = _policy(config, fail_on, baseline)
@@ -121,9 +123,11 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
     if against_previous:
         if len(targets) != 1:
             raise click.UsageError("--against-previous takes exactly one npm: or pypi: spec")
-        previous = _previous(targets[0], cache_dir)
+        resolved, previous = _previous(targets[0], cache_dir)
         if previous:
-            sys.exit(_diff(previous, targets[0], policy, fmt, output, cache_dir, 1.5, summary))
+            sys.exit(_diff(previous, resolved, policy, fmt, output, cache_dir,
+                           DEFAULT_GROWTH_RATIO, summary))
+        sys.exit(_report(scan_targets([resolved], policy), fmt, output, summary))
     progress, advance = (None, None) if no_progress else _progress_bar()
     if progress is not None:
         with progress:
@@ -167,7 +171,6 @@ def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str 
     import tempfile
 
     from seawall.pybuild import python_target
-    from seawall.scan import scan_targets
 
     try:
         policy = _policy(config, fail_on, baseline)
@@ -176,10 +179,9 @@ def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str 
     with tempfile.TemporaryDirectory(prefix="seawall-build-") as out:
         target = python_target(directory.resolve(), Path(out))
         name = target.meta.get("name")
-        if against_previous and name and _published(f"pypi:{name}", cache_dir):
-            sys.exit(_diff(f"pypi:{name}", target, policy, fmt, output, cache_dir, 1.5, summary))
-        report = scan_targets([target], policy)
-    sys.exit(_report(report, fmt, output, summary))
+        code = _local_release(target, f"pypi:{name}" if name else None, against_previous, policy,
+                              fmt, output, cache_dir, summary)
+    sys.exit(code)
 
 
 @main.command("npm")
@@ -201,7 +203,6 @@ def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | N
     `package/...`, as in the tarball.
     """
     from seawall.packlist import npm_target, packlist
-    from seawall.scan import scan_targets
 
     if list_only:
         click.echo("\n".join(packlist(directory)))
@@ -210,14 +211,9 @@ def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | N
         policy = _policy(config, fail_on, baseline)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    target = npm_target(directory)
-    if against_previous:
-        name = _package_field(directory / "package.json", "name")
-        published = f"npm:{name}" if name else None
-        if published and _published(published, cache_dir):
-            sys.exit(_diff(published, target, policy, fmt, output, cache_dir, 1.5, summary))
-    report = scan_targets([target], policy)
-    sys.exit(_report(report, fmt, output, summary))
+    name = _package_field(directory / "package.json", "name")
+    sys.exit(_local_release(npm_target(directory), f"npm:{name}" if name else None,
+                            against_previous, policy, fmt, output, cache_dir, summary))
 
 
 @main.command(epilog="Exit status: 0 nothing new at or above --fail-on; 1 NEW exposes something "
@@ -229,7 +225,7 @@ def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | N
               help="Write the report to a file instead of stdout.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="Exit 1 when a NEW finding is at or above this severity [default: medium].")
-@click.option("--growth-ratio", type=click.FloatRange(min=1.0), default=1.5, show_default=True,
+@click.option("--growth-ratio", type=click.FloatRange(min=1.0), default=DEFAULT_GROWTH_RATIO, show_default=True,
               help="Unpacked growth beyond this ratio is an anomaly.size-growth finding.")
 @_apply(common_options)
 def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
@@ -286,31 +282,45 @@ def _package_field(path: Path, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _published(spec: str, cache_dir: Path | None) -> bool:
-    """Is there a release to compare with? Says so on stderr when there is not."""
-    from seawall import fetch
+def _published(spec: str, cache_dir: Path | None) -> Target | None:
+    """The published release to compare with, resolved once; None (said on stderr) if none."""
+    from seawall.scan import resolve_target
 
-    target = fetch.resolve(spec, cache_dir=cache_dir)
+    target = resolve_target(spec, cache_dir=cache_dir)
     if target.error:
         click.echo(f"no published release to compare with ({target.error}); scanning alone",
                    err=True)
-    return target.error is None
+        return None
+    return target
 
 
-def _previous(spec: str, cache_dir: Path | None) -> str | None:
-    """The registry's release before ``spec``, for --against-previous."""
+def _previous(spec: str, cache_dir: Path | None) -> tuple[Target, str | None]:
+    """``spec`` resolved, and the registry's release before it, for --against-previous."""
     from seawall import fetch
+    from seawall.scan import resolve_target
 
     if not fetch.is_registry_spec(spec):
         raise click.UsageError("--against-previous takes one npm: or pypi: spec")
-    target = fetch.resolve(spec, cache_dir=cache_dir)
+    target = resolve_target(spec, cache_dir=cache_dir)
     if target.error:
         raise click.UsageError(f"{spec}: {target.error}")
     previous = target.meta.get("previous")
     if not previous:
         click.echo(f"{target.name} has no earlier release on the registry; scanning it alone",
                    err=True)
-    return previous
+    return target, previous
+
+
+def _local_release(target: Target, published: str | None, against_previous: bool,
+                   policy: Policy, fmt: str, output: Path | None, cache_dir: Path | None,
+                   summary: Path | None) -> int:
+    """A locally built release: diffed with its published one when asked, else scanned."""
+    from seawall.scan import scan_targets
+
+    old = _published(published, cache_dir) if against_previous and published else None
+    if old is not None:
+        return _diff(old, target, policy, fmt, output, cache_dir, DEFAULT_GROWTH_RATIO, summary)
+    return _report(scan_targets([target], policy), fmt, output, summary)
 
 
 @main.command()
