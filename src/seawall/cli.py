@@ -26,7 +26,50 @@ SEVERITIES = [s.label for s in sorted(Severity, reverse=True)]
 FORMATS = ["text", "json", "sarif", "markdown", "junit"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+PLUGINS = {
+    "index": "seawall.hunt.commands:index",
+    "hunt": "seawall.hunt.commands:hunt",
+    "model": "seawall.models.commands:model",
+    "watch": "seawall.watch.commands:watch",
+    "serve": "seawall.watch.commands:serve",
+}
+"""Commands that live beside their library (module:attribute), imported only when run,
+so ``seawall scan`` does not pay for their imports. A command whose module is absent is
+not listed."""
+
+
+class _Commands(click.Group):
+    def _plugins(self) -> dict[str, str]:
+        from importlib.util import find_spec
+
+        found = {}
+        for name, where in PLUGINS.items():
+            module = where.split(":")[0]
+            try:
+                present = find_spec(module) is not None
+            except ModuleNotFoundError:  # its parent package is absent
+                present = False
+            if present:
+                found[name] = where
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in PLUGINS:
+            return command
+        where = self._plugins().get(cmd_name)
+        if where is None:
+            return None
+        from importlib import import_module
+
+        module, attr = where.split(":")
+        return getattr(import_module(module), attr)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="seawall")
 def main() -> None:
     """Keep private source, secrets and model weights out of your releases."""
