@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from typing import TYPE_CHECKING
 from pathlib import Path
 
@@ -75,8 +76,11 @@ def main() -> None:
     """Keep private source, secrets and model weights out of your releases."""
 
 
-def _policy(config: Path | None, fail_on: str | None, baseline: Path | None) -> Policy:
+def _policy(config: Path | None, fail_on: str | None, baseline: Path | None,
+            jobs: int | None = None) -> Policy:
     policy = load(config)
+    if jobs is not None:
+        policy = dataclasses.replace(policy, jobs=jobs)
     if fail_on:
         policy = dataclasses.replace(policy, fail_on=Severity.parse(fail_on))
     if baseline:
@@ -91,16 +95,23 @@ def _progress_bar():  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+    # Refreshed from the scan itself, not from a thread: a parallel scan forks, and a
+    # process with threads must not fork.
     progress = Progress(
         TextColumn("[bold]scanning"), BarColumn(bar_width=None), DownloadColumn(),
         TransferSpeedColumn(), TextColumn("{task.fields[path]}", style="dim"),
-        console=Console(stderr=True), transient=True,
+        console=Console(stderr=True), transient=True, auto_refresh=False,
     )
     task = progress.add_task("scan", total=None, path="")
+    shown = [0.0]
 
     def advance(path: str, n: int) -> None:
         short = path if len(path) < 60 else "…" + path[-59:]
         progress.update(task, advance=n, path=short)
+        now = time.monotonic()
+        if now - shown[0] > 0.1:
+            shown[0] = now
+            progress.refresh()
 
     return progress, advance
 
@@ -111,6 +122,9 @@ common_options = [
                       "searched from the current folder up)."),
     click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="SEAWALL_CACHE_DIR",
                  help="Where registry downloads are cached [env: SEAWALL_CACHE_DIR]."),
+    click.option("--jobs", "-j", type=click.IntRange(min=0), envvar="SEAWALL_JOBS", default=None,
+                 help="Processes that share a target's files: 0 is one per core "
+                      "[default: the config's jobs, else 0; env: SEAWALL_JOBS]."),
 ]
 
 
@@ -148,7 +162,8 @@ def _apply(options):  # type: ignore[no-untyped-def]
 @_apply(common_options)
 def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str | None,
          baseline: Path | None, no_progress: bool, summary: Path | None, against_previous: bool,
-         config: Path | None, cache_dir: Path | None) -> None:
+         config: Path | None, cache_dir: Path | None,
+         jobs: int | None) -> None:
     """Scan release artifacts and report what must not ship.
 
     TARGET is a directory, an artifact file of any supported format (detected by content:
@@ -160,7 +175,7 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
     from seawall.scan import scan_targets
 
     try:
-        policy = _policy(config, fail_on, baseline)
+        policy = _policy(config, fail_on, baseline, jobs)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if against_previous:
@@ -205,7 +220,8 @@ def _report(report: Report, fmt: str, output: Path | None, summary: Path | None)
 @_apply(common_options)
 def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str | None,
                    baseline: Path | None, summary: Path | None, against_previous: bool,
-                   config: Path | None, cache_dir: Path | None) -> None:
+                   config: Path | None, cache_dir: Path | None,
+         jobs: int | None) -> None:
     """Build DIRECTORY's sdist and wheel with its own build backend, then scan both.
 
     Runs `python -m build` in an isolated environment (this executes the project's build
@@ -216,7 +232,7 @@ def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str 
     from seawall.pybuild import python_target
 
     try:
-        policy = _policy(config, fail_on, baseline)
+        policy = _policy(config, fail_on, baseline, jobs)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="seawall-build-") as out:
@@ -237,7 +253,8 @@ def python_command(directory: Path, fmt: str, output: Path | None, fail_on: str 
 @_apply(common_options)
 def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | None,
                 baseline: Path | None, summary: Path | None, list_only: bool,
-                against_previous: bool, config: Path | None, cache_dir: Path | None) -> None:
+                against_previous: bool, config: Path | None, cache_dir: Path | None,
+         jobs: int | None) -> None:
     """Scan exactly what `npm publish` would send from DIRECTORY, without running any script.
 
     The file set follows npm's rules (the `files` field, .npmignore or .gitignore in every
@@ -251,7 +268,7 @@ def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | N
         click.echo("\n".join(packlist(directory)))
         return
     try:
-        policy = _policy(config, fail_on, baseline)
+        policy = _policy(config, fail_on, baseline, jobs)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     name = _package_field(directory / "package.json", "name")
@@ -272,7 +289,8 @@ def npm_command(directory: Path, fmt: str, output: Path | None, fail_on: str | N
               help="Unpacked growth beyond this ratio is an anomaly.size-growth finding.")
 @_apply(common_options)
 def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
-         growth_ratio: float, config: Path | None, cache_dir: Path | None) -> None:
+         growth_ratio: float, config: Path | None, cache_dir: Path | None,
+         jobs: int | None) -> None:
     """Compare two releases and report what NEW exposes that OLD did not.
 
     OLD and NEW are anything `scan` accepts (files, folders, npm:/pypi: specs). Lists
@@ -281,7 +299,7 @@ def diff(old: str, new: str, fmt: str, output: Path | None, fail_on: str | None,
     finding too.
     """
     try:
-        policy = _policy(config, fail_on, None)
+        policy = _policy(config, fail_on, None, jobs)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(_diff(old, new, policy, fmt, output, cache_dir, growth_ratio))
@@ -371,12 +389,13 @@ def _local_release(target: Target, published: str | None, against_previous: bool
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Baseline file to write.")
 @_apply(common_options)
-def baseline(targets: tuple[str, ...], output: Path, config: Path | None, cache_dir: Path | None) -> None:
+def baseline(targets: tuple[str, ...], output: Path, config: Path | None, cache_dir: Path | None,
+         jobs: int | None) -> None:
     """Record the current findings as accepted (use with scan --baseline)."""
     from seawall.scan import scan as run_scan
 
     try:
-        policy = load(config)
+        policy = _policy(config, None, None, jobs)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     report = run_scan(targets, policy, cache_dir=cache_dir)

@@ -98,7 +98,8 @@ def diff(old_spec: str | Target, new_spec: str | Target, policy: Policy, *,
          cache_dir: Path | None = None, growth_ratio: float = DEFAULT_GROWTH_RATIO) -> DiffReport:
     """Compare two releases; each is a spec ``scan`` accepts, or a resolved Target."""
     started = time.perf_counter()
-    engine = Engine(limits=policy.limits, settings=policy.detectors, inventory=True)
+    engine = Engine(limits=policy.limits, settings=policy.detectors, inventory=True,
+                    jobs=policy.jobs)
     old, new = (engine.scan_target(side if isinstance(side, Target)
                                    else resolve_target(side, cache_dir=cache_dir))
                 for side in (old_spec, new_spec))

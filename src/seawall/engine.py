@@ -19,7 +19,11 @@ import contextlib
 import dataclasses
 import hashlib
 import io
+import itertools
 import lzma
+import multiprocessing
+import os
+import sys
 import struct
 import tarfile
 import zipfile
@@ -196,6 +200,9 @@ class Engine:
     """Called with (path, bytes) as each member is read."""
     inventory: bool = False
     """Record every member's size and hash in ``TargetResult.inventory`` (for diffs)."""
+    jobs: int = 1
+    """Processes that share one target's top-level files (0: one per core). Findings are
+    the same as with 1 (see ``_Walk.run_parallel``)."""
 
     def detectors(self) -> list[Detector]:
         made: list[Detector] = []
@@ -233,9 +240,10 @@ class _Walk:
         self.target = target
         self.detectors = engine.detectors()
         self.result = TargetResult(target.name, meta=dict(target.meta))
-        self.entries = 0
-        self.disk_bytes = 0
-        """Bytes of the target's files read from disk, to measure its overall expansion."""
+        self.tally = _Tally()
+        """Members, expanded bytes and bytes read from disk (to measure the target's
+        overall expansion): target-wide, so shared by every process of a parallel walk."""
+        self.progress = engine.progress
         self.whiteouts: list[tuple[str, str]] = []
         single = target.path is not None and not target.files and target.path.is_file()
         self._itself = target.path.name if single and target.path is not None else None
@@ -264,27 +272,27 @@ class _Walk:
         raise _StopTarget
 
     def _count_entry(self, path: str) -> None:
-        self.entries += 1
-        if self.entries > self.limits.max_entries:
+        if self.tally.add(_ENTRIES, 1) > self.limits.max_entries:
             message = f"more than {self.limits.max_entries:,} members"
             self._stop("anomaly.limit", path, message, "max_entries")
 
     def _count_bytes(self, path: str, n: int) -> None:
         self.result.bytes += n
-        total, limits = self.result.bytes, self.limits
+        total, limits = self.tally.add(_BYTES, n), self.limits
         if total > limits.max_total_bytes:
             message = f"more than {limits.max_total_bytes:,} expanded bytes"
             self._stop("anomaly.limit", path, message, "max_total_bytes")
         # Each stream's guard lets up to ratio_floor_bytes through; many small bombs
         # together are caught here, against what the target occupies on disk.
-        if total > max(limits.ratio_floor_bytes, self.disk_bytes * limits.max_ratio):
+        disk = self.tally.get(_DISK)
+        if total > max(limits.ratio_floor_bytes, disk * limits.max_ratio):
             message = (
                 f"the target expands more than {limits.max_ratio}:1 overall "
-                f"({total:,} bytes from {self.disk_bytes:,})"
+                f"({total:,} bytes from {disk:,})"
             )
             self._stop("anomaly.bomb", path, message, "max_ratio")
-        if self.engine.progress:
-            self.engine.progress(path, n)
+        if self.progress:
+            self.progress(path, n)
 
     # -- the walk ----------------------------------------------------------------
     def run(self) -> None:
@@ -292,16 +300,108 @@ class _Walk:
         if target.error:
             self.error(target.name, target.error)
         elif target.files:
-            self.walk((_disk_entry(p) for p in target.files), "", 0, ())
+            self.walk_top(_disk_entry(p) for p in target.files)
         elif target.path is not None and target.listing is not None:
-            self.walk(list_directory(target.path, target.listing, target.prefix), "", 0, ())
+            self.walk_top(list_directory(target.path, target.listing, target.prefix))
         elif target.path is not None and target.path.is_dir():
-            self.walk(walk_directory(target.path), "", 0, ())
+            self.walk_top(walk_directory(target.path))
         elif target.path is not None:
             entry = _disk_entry(target.path)
             self._visit_guarded(entry, entry.path, 0, (), transparent=True)
         else:
             self.error(target.name, "nothing to scan")
+
+    def walk_top(self, entries: Iterable[Entry]) -> None:
+        """The target's own members: shared among processes when that pays off."""
+        jobs = _workers(self.engine.jobs)
+        if jobs > 1 and all(d.merges for d in self.detectors):
+            listed = list(itertools.islice(entries, self.limits.max_entries + 1))
+            chunks = _split(listed, jobs) if len(listed) <= self.limits.max_entries else None
+            if chunks is not None:
+                self.run_parallel(chunks)
+                return
+            entries = itertools.chain(listed, entries)
+        self.walk(entries, "", 0, ())
+
+    def run_parallel(self, chunks: list[list[Entry]]) -> None:
+        """Walk ``chunks`` (consecutive runs of the top-level members) at once: this
+        process takes the first, a forked worker each of the others.
+
+        The result is the serial walk's: each worker sends back its findings, errors,
+        counts and inventory, and each detector's ``partial()`` state; they are folded in
+        chunk order, so findings keep the walk's order and ``finish()`` sees what it
+        would have seen. Target-wide limits hold across the workers through a shared
+        tally (when one trips, where the walk stopped can differ from a serial walk). A
+        worker that dies has its chunk walked again here.
+        """
+        context = multiprocessing.get_context("fork")
+        self.tally = _Tally(context)
+        workers = []
+        for chunk in chunks[1:]:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=self._worker, args=(chunk, send), daemon=True)
+            process.start()
+            send.close()
+            workers.append((chunk, process, receive))
+        stopped = False
+        try:
+            self.walk(chunks[0], "", 0, ())
+        except _StopTarget:
+            stopped = True
+        for chunk, process, receive in workers:
+            try:
+                part: _Part | None = receive.recv()
+            except (EOFError, OSError):
+                part = None
+            finally:
+                receive.close()
+                process.join()
+            if part is None and not stopped:
+                try:  # the worker died (killed, out of memory): do its share here
+                    self.walk(chunk, "", 0, ())
+                except _StopTarget:
+                    stopped = True
+            elif part is not None:
+                stopped |= part.stopped
+                self._absorb(part)
+        if stopped:
+            raise _StopTarget
+
+    def _worker(self, chunk: list[Entry], send: Any) -> None:
+        """In a forked process: walk one chunk, send back what the parent needs."""
+        self.progress = None  # the parent's progress bar is not ours to draw
+        stopped = False
+        try:
+            self.walk(chunk, "", 0, ())
+        except _StopTarget:
+            stopped = True
+        except Exception as exc:  # noqa: BLE001 - reported by the parent, like any target error
+            self.error(self.target.name, f"internal error: {type(exc).__name__}: {exc}")
+        partials = []
+        for detector in self.detectors:
+            with self._detector_errors(detector, self.target.name):
+                partials.append((detector.name, detector.partial()))
+        result = self.result
+        send.send(_Part(result.findings, result.errors, result.files, result.bytes,
+                        result.inventory, result.meta, self.whiteouts, partials, stopped))
+        send.close()
+
+    def _absorb(self, part: _Part) -> None:
+        result = self.result
+        result.findings.extend(part.findings)
+        result.errors.extend(part.errors)
+        result.files += part.files
+        result.bytes += part.bytes
+        if self.progress:
+            self.progress(self.target.name, part.bytes)
+        result.inventory.update(part.inventory)
+        result.meta.update(part.meta)
+        self.whiteouts.extend(part.whiteouts)
+        by_name = {detector.name: detector for detector in self.detectors}
+        for name, partial in part.partials:
+            detector = by_name[name]
+            with self._detector_errors(detector, self.target.name):
+                detector.merge(partial)
 
     def finish(self) -> None:
         for detector in self.detectors:
@@ -508,7 +608,7 @@ class _Walk:
         except OSError as exc:
             raise _Unreadable(f"cannot read: {exc.strerror or exc}") from None
         cleanup.callback(content.close)
-        self.disk_bytes += len(content)
+        self.tally.add(_DISK, len(content))
         return content
 
     # -- helpers -----------------------------------------------------------------
@@ -698,3 +798,79 @@ def _merge(findings: list[Finding], target: str) -> list[Finding]:
         merged[ident] = dataclasses.replace(finding, target=target)
         order.append(ident)
     return sorted((merged[i] for i in order), key=sort_key)
+
+
+# -- parallel walks ----------------------------------------------------------------------
+_ENTRIES, _BYTES, _DISK = range(3)
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+"""A target's top-level files must add up to this before a second process pays for itself."""
+_IMAGE_DOCUMENTS = frozenset({"manifest.json", "index.json", "oci-layout"})
+
+
+class _Tally:
+    """Target-wide counters; shared memory when several processes walk one target."""
+
+    def __init__(self, context: Any = None) -> None:
+        self._shared = context.Array("q", 3) if context is not None else None
+        self._local = [0, 0, 0]
+
+    def add(self, which: int, n: int) -> int:
+        if self._shared is None:
+            self._local[which] += n
+            return self._local[which]
+        with self._shared.get_lock():
+            self._shared[which] += n
+            return int(self._shared[which])
+
+    def get(self, which: int) -> int:
+        return self._local[which] if self._shared is None else int(self._shared[which])
+
+
+@dataclass
+class _Part:
+    """What a worker of a parallel walk sends back."""
+
+    findings: list[Finding]
+    errors: list[str]
+    files: int
+    bytes: int
+    inventory: dict[str, Member]
+    meta: dict[str, Any]
+    whiteouts: list[tuple[str, str]]
+    partials: list[tuple[str, Any]]
+    stopped: bool
+
+
+def _workers(jobs: int) -> int:
+    """Processes to use: ``jobs``, or one per usable core for 0; 1 where fork is unsafe."""
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return 1  # macOS and Windows: spawning workers costs more than it saves here
+    if jobs > 0:
+        return jobs
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def _split(entries: list[Entry], jobs: int) -> list[list[Entry]] | None:
+    """Consecutive runs of ``entries`` with about equal bytes each, or None when one
+    process is better: little to read, or an image layout, whose layers are placed only
+    once every top-level document has been seen."""
+    sizes = [e.size or 0 for e in entries]
+    total = sum(sizes)
+    if total < PARALLEL_MIN_BYTES or any(e.path in _IMAGE_DOCUMENTS for e in entries):
+        return None
+    chunks: list[list[Entry]] = []
+    start, running = 0, 0
+    for i, size in enumerate(sizes):
+        running += size
+        # Cut after this member once its chunk holds its share, keeping one member
+        # for each chunk still to come.
+        if (len(chunks) < jobs - 1 and running >= total * (len(chunks) + 1) / jobs
+                and len(entries) - (i + 1) >= jobs - 1 - len(chunks)):
+            chunks.append(entries[start : i + 1])
+            start = i + 1
+    chunks.append(entries[start:])
+    chunks = [c for c in chunks if c]
+    return chunks if len(chunks) > 1 else None

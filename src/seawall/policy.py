@@ -63,6 +63,8 @@ class Policy:
     limits: Limits = field(default_factory=Limits)
     detectors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     baseline: frozenset[str] = frozenset()
+    jobs: int = 0
+    """Processes that share a target's files; 0 is one per core."""
     source: str | None = None
     """Where the configuration came from, for the report."""
 
@@ -133,7 +135,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-KNOWN_KEYS = {"fail-on", "disable", "ignore-paths", "severity", "limits", "ignore", "detectors"}
+KNOWN_KEYS = {"fail-on", "disable", "ignore-paths", "severity", "limits", "ignore", "detectors",
+              "jobs"}
 
 
 def from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> Policy:
@@ -151,10 +154,17 @@ def from_mapping(data: Mapping[str, Any], *, source: str | None = None) -> Polic
             ignores=tuple(_ignore(item) for item in data.get("ignore", [])),
             limits=Limits.from_mapping(dict(data.get("limits", {}))),
             detectors={str(k): dict(v) for k, v in dict(data.get("detectors", {})).items()},
+            jobs=_jobs(data.get("jobs", 0)),
             source=source,
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _jobs(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"'jobs' must be 0 (one per core) or a positive integer, got {value!r}")
+    return value
 
 
 def _strings(value: Any, key: str) -> list[str]:

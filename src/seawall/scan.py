@@ -39,7 +39,8 @@ def scan_targets(targets: Iterable[Target], policy: Policy, *,
                  progress: Progress | None = None) -> Report:
     """Scan targets already resolved (e.g. the file set ``npm publish`` would send)."""
     started = time.perf_counter()
-    engine = Engine(limits=policy.limits, settings=policy.detectors, progress=progress)
+    engine = Engine(limits=policy.limits, settings=policy.detectors, progress=progress,
+                    jobs=policy.jobs)
     results: list[TargetResult] = [engine.scan_target(target) for target in targets]
     return build_report(results, policy, time.perf_counter() - started)
 

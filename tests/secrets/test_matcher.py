@@ -221,8 +221,8 @@ def test_shortcuts_find_what_a_full_window_search_finds() -> None:
     found = [(text, find(text)) for text in texts]
     shortcut = 0
     for rule in rules:
-        full = dataclasses.replace(rule, before=None, line_start=False)
-        shortcut += rule != full
+        full = dataclasses.replace(rule, before=rule.max_length, line_start=False)
+        shortcut += rule._shape != full._shape
         mine = {i for i, k in enumerate(keywords) if k in rule.keywords}
         for text, hits_by_keyword in found:
             hits = sorted((at, at + len(keywords[k])) for k, starts in hits_by_keyword.items()

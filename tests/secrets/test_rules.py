@@ -42,6 +42,23 @@ def test_crc32_base62_checksum() -> None:
 def test_pattern_compiles(rule: secret_rules.SecretRule) -> None:
     # Patterns compile lazily at scan time; a broken one must fail here, not in a user's scan.
     assert rule.regex.pattern == rule.pattern.pattern
+    for allow in rule.allow:
+        assert allow.compiled().pattern == allow.pattern
+
+
+def test_built_in_rules_pass_the_load_time_check() -> None:
+    # A scan loads the built-in rules unchecked (parsing 300 patterns is most of the load
+    # time); the same tables, checked, must give the same rules.
+    checked = [secret_rules.parse_rule(raw, family)
+               for family, doc in secret_rules._documents() for raw in doc.get("rule", [])]
+    assert [r.id for r in checked] == [r.id for r in RULES]
+
+
+def test_bad_allow_pattern_is_a_rule_error() -> None:
+    raw = {"id": "secret.x", "name": "x", "severity": "low", "description": "d",
+           "keywords": ["x"], "pattern": "x+", "allow": ["[unclosed"]}
+    with pytest.raises(secret_rules.RuleError, match="bad pattern"):
+        secret_rules.parse_rule(raw, "test")
 
 
 def test_bad_pattern_is_a_rule_error() -> None:

@@ -108,6 +108,7 @@ RULES = (
 class AnomalyDetector(Detector):
     name = "anomaly"
     rules = RULES
+    merges = True  # each file on its own
 
     def __init__(self, settings=None, large_file_bytes: int = 50 * 1024 * 1024) -> None:  # type: ignore[no-untyped-def]
         super().__init__(settings)

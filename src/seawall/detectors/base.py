@@ -77,11 +77,20 @@ class FileView:
 
 
 class Detector(ABC):
-    """Base class. A fresh instance scans each target, so it may keep per-target state."""
+    """Base class. A fresh instance scans each target, so it may keep per-target state.
+
+    A target's files may be shared among processes (``Engine.jobs``), each with its own
+    instance; their states are then folded into one instance before ``finish()``. A
+    detector allows that by setting ``merges``: it keeps no state across files, or it
+    returns that state from ``partial()`` and folds one in with ``merge()``. One that
+    does not set it keeps its targets in one process.
+    """
 
     name: ClassVar[str]
     rules: ClassVar[Sequence[Rule]] = ()
     registry: ClassVar[dict[str, type["Detector"]]] = {}
+    merges: bool = False
+    """True when ``partial()``/``merge()`` carry every state that ``finish()`` reads."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -106,6 +115,16 @@ class Detector(ABC):
     def finish(self) -> Iterable[Finding]:
         """Called once after the whole target: findings that need every member seen."""
         return ()
+
+    def partial(self) -> Any:
+        """The state this instance gathered that ``finish()`` needs (picklable)."""
+        return None
+
+    def merge(self, partial: Any) -> None:
+        """Fold in another instance's ``partial()``, as if this one had scanned those
+        files after its own."""
+        if partial is not None:
+            raise NotImplementedError(f"{self.name}: partial() returns state that merge() drops")
 
     def finding(
         self,

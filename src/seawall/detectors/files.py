@@ -200,10 +200,16 @@ class Folder:
             bisect.insort(self.sample, relative)
             del self.sample[SAMPLE:]
 
+    def absorb(self, other: Folder) -> None:
+        """Count another process's share of this folder."""
+        self.files += other.files
+        self.sample = sorted({*self.sample, *other.sample})[:SAMPLE]
+
 
 class FileDetector(Detector):
     name = "file"
     rules = tuple(fr.rule for fr in FILE_RULES)
+    merges = True
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
@@ -233,6 +239,15 @@ class FileDetector(Detector):
         if may_match(inner + "/"):
             self._note_folders(path[: len(path) - len(inner)], inner + "/", None)
         return ()
+
+    def partial(self) -> tuple[dict[tuple[str, str], Folder], set[tuple[str, str]]]:
+        return self.folders, self.reported
+
+    def merge(self, partial: tuple[dict[tuple[str, str], Folder], set[tuple[str, str]]]) -> None:
+        folders, reported = partial
+        for key, folder in folders.items():
+            self.folders.setdefault(key, Folder()).absorb(folder)
+        self.reported |= reported
 
     def finish(self) -> Iterable[Finding]:
         for (rule_id, path), folder in sorted(self.folders.items(), key=lambda item: item[0][::-1]):

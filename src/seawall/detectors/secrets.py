@@ -92,6 +92,7 @@ RULES = tuple(_catalogue_rule(r) for r in SECRET_RULES) + tuple(_pair_rule(p) fo
 class SecretDetector(Detector):
     name = "secret"
     rules = RULES
+    merges = True  # each file on its own (the engine folds one value's places together)
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
@@ -101,6 +102,7 @@ class SecretDetector(Detector):
             self.scanner = Scanner(SECRET_RULES, PAIRS, engine=self.settings.get("engine"))
         except ValueError as exc:  # a bad engine setting: said once, as a scan error
             self.failure = exc
+            self.merges = False  # once: in one process
 
     def wants(self, view: FileView) -> bool:
         if self.scanner is None:

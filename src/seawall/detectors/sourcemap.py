@@ -90,6 +90,7 @@ def is_third_party(source: str) -> bool:
 class SourceMapDetector(Detector):
     name = "sourcemap"
     rules = RULES
+    merges = True
 
     def __init__(self, settings=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(settings)
@@ -185,6 +186,14 @@ class SourceMapDetector(Detector):
             resolved = posixpath.normpath(posixpath.join(folder, url.split("?", 1)[0].split("#", 1)[0]))
             container = view.path[: len(view.path) - len(view.inner)]
             self.references.append((container + resolved, view.path))
+
+    def partial(self) -> tuple[set[str], list[tuple[str, str]]]:
+        return self.seen, self.references
+
+    def merge(self, partial: tuple[set[str], list[tuple[str, str]]]) -> None:
+        seen, references = partial
+        self.seen |= seen
+        self.references += references
 
     def finish(self) -> Iterable[Finding]:
         for expected, script in self.references:

@@ -205,6 +205,7 @@ class Found:
 class WeightsDetector(Detector):
     name = "weights"
     rules = RULES
+    merges = True
 
     def __init__(self, settings=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(settings)
@@ -236,6 +237,21 @@ class WeightsDetector(Detector):
         if view.container:
             self._claim(view)
         yield self._report(view.path, view.size, found)
+
+    def partial(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
+        return self.claimed, self.savedmodels
+
+    def merge(self, partial: tuple[set[str], dict[str, dict[str, Any]]]) -> None:
+        claimed, savedmodels = partial
+        self.claimed |= claimed
+        for prefix, theirs in savedmodels.items():
+            mine = self._savedmodel(prefix)
+            for key in ("pb_bytes", "variables_bytes", "shards"):
+                mine[key] += theirs[key]
+            if "pb" in theirs:
+                mine.setdefault("pb", theirs["pb"])
+            if theirs.get("index"):
+                mine["index"] = True
 
     def finish(self) -> Iterable[Finding]:
         for prefix, seen in sorted(self.savedmodels.items()):

@@ -15,7 +15,7 @@ import re._parser as re_parser  # type: ignore[import-not-found]  # the stdlib's
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -70,13 +70,15 @@ class SecretRule:
     pattern: LazyPattern
     max_length: int = DEFAULT_MAX_LENGTH
     before: int | None = None
-    """Most bytes a match can start before its keyword (None: ``max_length``). 0 says
-    every match starts with a keyword, so the pattern is tried only at the hits."""
-    line_start: bool = False
-    """Every match starts a line (``(?m)^``): tried only at line starts near the hits."""
+    """Most bytes a match can start before its keyword. 0 says every match starts with a
+    keyword, so the pattern is tried only at the hits. None: read off the pattern on first
+    use (``keyword_offset``), else ``max_length``."""
+    line_start: bool | None = None
+    """Every match starts a line (``(?m)^``): tried only at line starts near the hits.
+    None: read off the pattern on first use."""
     entropy: float | None = None
     validator: str | None = None
-    allow: tuple[re.Pattern[bytes], ...] = ()
+    allow: tuple[LazyPattern, ...] = ()
     examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     family: str = ""
     tests_severity: Severity | None = None
@@ -98,8 +100,8 @@ class SecretRule:
         as one window: a busy file costs one pass over its busy part, not one per hit.
         """
         reach, size, count = self.max_length, len(data), len(hits)
-        back = reach if self.before is None else self.before
-        if self.line_start:
+        back, line_start = self._shape
+        if line_start:
             yield from self._anchored(data, hits, _line_starts(data, hits, back))
             return
         if back == 0:
@@ -147,6 +149,20 @@ class SecretRule:
         if secret and self.accepts(secret):
             at = match.start(group)
             yield at, at + len(secret), secret
+
+    @cached_property
+    def _shape(self) -> tuple[int, bool]:
+        """(``before``, ``line_start``), analysed on first use: most rules never meet
+        their keyword in a scan, so loading the rules parses no pattern."""
+        parsed = _parsed(self.pattern) if self.before is None or self.line_start is None else None
+        back = self.before
+        if back is None:
+            found = keyword_offset(self.pattern, self.keywords, parsed) if parsed else None
+            back = found if found is not None and found < self.max_length else self.max_length
+        line_start = self.line_start
+        if line_start is None:
+            line_start = starts_lines(self.pattern, parsed) if parsed else False
+        return back, line_start
 
     @property
     def regex(self) -> re.Pattern[bytes]:
@@ -368,7 +384,9 @@ class RuleError(ValueError):
     pass
 
 
-def parse_rule(raw: Mapping[str, Any], family: str) -> SecretRule:
+def parse_rule(raw: Mapping[str, Any], family: str, *, check: bool = True) -> SecretRule:
+    """One rule from its TOML table. ``check`` parses its patterns now (the built-in
+    rules are checked by the test suite, so a scan skips that cost)."""
     rule_id = str(raw.get("id", "?"))
     unknown = set(raw) - KNOWN_KEYS
     if unknown:
@@ -380,10 +398,10 @@ def parse_rule(raw: Mapping[str, Any], family: str) -> SecretRule:
         pattern = LazyPattern(str(raw["pattern"]).encode())
         before = int(raw["before"]) if "before" in raw else None
         max_length = int(raw.get("max_length", DEFAULT_MAX_LENGTH))
-        parsed = re_parser.parse(pattern.pattern, 0)  # a syntax error is a RuleError now
-        if before is None:
-            found = keyword_offset(pattern, keywords, parsed)
-            before = found if found is not None and found < max_length else None
+        allow = tuple(LazyPattern(str(a).encode()) for a in raw.get("allow", ()))
+        if check:  # a syntax error is a RuleError now, not at the first match
+            for source in (pattern, *allow):
+                re_parser.parse(source.pattern, 0)
         if before is not None and not 0 <= before <= max_length:
             raise RuleError(f"{family}: {rule_id}: before must be between 0 and max_length")
         validator = raw.get("validator")
@@ -400,10 +418,9 @@ def parse_rule(raw: Mapping[str, Any], family: str) -> SecretRule:
             pattern=pattern,
             max_length=max_length,
             before=before,
-            line_start=starts_lines(pattern, parsed),
             entropy=float(raw["entropy"]) if "entropy" in raw else None,
             validator=validator,
-            allow=tuple(re.compile(str(a).encode()) for a in raw.get("allow", ())),
+            allow=allow,
             examples={k: tuple(str(v) for v in examples.get(k, ())) for k in ("match", "no_match")},
             family=family,
             tests_severity=(Severity.parse(str(raw["tests_severity"]))
@@ -456,7 +473,8 @@ def _documents() -> tuple[tuple[str, Mapping[str, Any]], ...]:
 @lru_cache(maxsize=1)
 def load() -> tuple[SecretRule, ...]:
     """Every built-in secret rule, in a stable order."""
-    rules = [parse_rule(raw, family) for family, doc in _documents() for raw in doc.get("rule", [])]
+    rules = [parse_rule(raw, family, check=False)
+             for family, doc in _documents() for raw in doc.get("rule", [])]
     ids = [r.id for r in rules]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
