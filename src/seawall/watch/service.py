@@ -1,0 +1,313 @@
+"""The watch loop: read feeds, poll due packages, process pending releases, deliver alerts.
+
+One process owns one database. Work that touches the network or scans runs on a bounded
+thread pool (``concurrency``), so at most that many releases are in memory at once; every
+database write happens on the loop's thread, in the short transactions of ``store``. Each
+step reads its work from the database, never from memory, so a restart resumes exactly where
+the last committed transaction left off.
+
+``SEAWALL_WATCH_FAILPOINT`` (``claimed``, ``scanned``, ``stored``, ``sent``) makes the
+process SIGKILL itself at that point of the first release or alert that reaches it: the crash
+tests use it to prove that no point loses a release or duplicates an alert.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, TextIO
+
+from packaging.version import InvalidVersion, Version
+from sqlalchemy.engine import RowMapping
+
+from seawall.fetch import npm as npm_fetch
+from seawall.fetch.cache import Cache, cache_root
+from seawall.fetch.http import FetchError
+from seawall.findings import Finding
+from seawall.watch import alerts, db, net, sources
+from seawall.watch.config import WatchConfig, Webhook
+from seawall.watch.pipeline import Outcome, Retry, process, spec
+from seawall.watch.store import NewAlert, Store
+
+log = logging.getLogger("seawall.watch")
+FEED_NPM, FEED_PYPI = "npm-changes", "pypi-updates"
+DAY = 86400.0
+NEVER = 10 * 365 * DAY
+
+
+def failpoint(name: str) -> None:
+    if os.environ.get("SEAWALL_WATCH_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def latest(ecosystem: str, versions: list[str]) -> str | None:
+    if not versions:
+        return None
+    if ecosystem == "npm":
+        try:
+            return npm_fetch.pick_version({"versions": dict.fromkeys(versions, {})}, "", None, "")
+        except FetchError:
+            return None
+    parsed = []
+    for v in versions:
+        try:
+            parsed.append((Version(v), v))
+        except InvalidVersion:
+            continue
+    final = [p for p in parsed if not p[0].is_prerelease] or parsed
+    return max(final)[1] if final else None
+
+
+class Watcher:
+    def __init__(self, cfg: WatchConfig, *, out: TextIO | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.out = out or sys.stdout
+        self.clock = clock
+        self.engine = db.connect(cfg.database)
+        db.migrate(self.engine)
+        self.store = Store(self.engine)
+        self.budget = net.Budget(cfg.politeness)
+        self.client = net.new_client(cfg.politeness, cfg.user_agent, self.budget)
+        self.cache = Cache(cache_root(cfg.cache_dir))
+        self.policy = cfg.engine_settings()
+        self.pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="seawall-watch")
+        self.stopping = threading.Event()
+        self.hooks: dict[str, Webhook] = {f"webhook:{h.name}": h for h in cfg.webhooks}
+        self.channels = list(self.hooks) + (["log"] if cfg.stdout else [])
+        self.feed_due: dict[str, float] = {}
+        self.feed_failures: dict[str, int] = {}
+        self.tick = min(cfg.interval / 4, 1.0)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
+        started = self.clock()
+        self.setup()
+        while not self.stopping.is_set():
+            self.cycle()
+            if until_idle and self.idle():
+                break
+            if max_seconds is not None and self.clock() - started > max_seconds:
+                break
+            self.stopping.wait(self.tick)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.client.close()
+        self.engine.dispose()
+
+    def setup(self) -> None:
+        now = self.clock()
+        for ecosystem, name in self.cfg.watched():
+            self.store.ensure_package(ecosystem, name, "config", now, poll_now=True)
+
+    def cycle(self) -> None:
+        self.poll_feeds()
+        self.poll_packages()
+        self.process_releases()
+        self.deliver_alerts()
+
+    def idle(self) -> bool:
+        now = self.clock()
+        return (not self.store.due_packages(now, 1) and not self.store.claim(now + NEVER, 1)
+                and not self.store.due_alerts(now + NEVER, 1))
+
+    def base(self, ecosystem: str) -> str:
+        return self.cfg.npm_registry if ecosystem == "npm" else self.cfg.pypi_index
+
+    # -- feeds --------------------------------------------------------------------------------
+    def poll_feeds(self) -> None:
+        if self.cfg.npm_changes:
+            self._feed(FEED_NPM, self.cfg.npm_changes, self._npm_changes)
+        if self.cfg.pypi_updates:
+            self._feed(FEED_PYPI, self.cfg.pypi_updates, self._pypi_updates)
+
+    def _feed(self, name: str, url: str, step: Callable[[str], None]) -> None:
+        now = self.clock()
+        if self.feed_due.get(name, 0.0) > now:
+            return
+        try:
+            step(url)
+            self.feed_failures[name] = 0
+            self.feed_due[name] = now + self.cfg.interval
+        except FetchError as exc:
+            failures = self.feed_failures.get(name, 0) + 1
+            self.feed_failures[name] = failures
+            delay = net.backoff(failures - 1, self.cfg.politeness.backoff_base,
+                                self.cfg.politeness.max_backoff)
+            self.feed_due[name] = now + delay
+            log.warning("%s: %s; retrying in %.1f s", name, exc, delay)
+
+    def _npm_changes(self, url: str) -> None:
+        names, cursor = sources.poll_npm_changes(self.client, url, self.store.cursor(FEED_NPM),
+                                                 start=self.cfg.npm_changes_since)
+        own = set(self.cfg.npm_packages)
+        rows = []
+        for name in names:
+            if name in own:
+                rows.append(("npm", name, "config", None))
+            elif any(name.startswith(scope + "/") for scope in self.cfg.npm_scopes):
+                rows.append(("npm", name, "scope", None))
+            elif self.cfg.hunt_all and self.cfg.index is not None:
+                rows.append(("npm", name, "feed", self.clock() + DAY))
+        self.store.signal_packages(rows, FEED_NPM, cursor, self.clock())
+
+    def _pypi_updates(self, url: str) -> None:
+        stored = self.store.cursor(FEED_PYPI)
+        updates, cursor = sources.poll_pypi_updates(self.client, url,
+                                                    float(stored) if stored else None)
+        own = {name for eco, name in self.cfg.watched() if eco == "pypi"}
+        until = self.clock() + self.cfg.recheck_days * DAY
+        rows = []
+        for update in updates:
+            if update.name in own:
+                rows.append(("pypi", update.name, "config", None))
+            elif self.cfg.hunt_all and self.cfg.index is not None:
+                rows.append(("pypi", update.name, "feed", until))
+        if cursor is not None:
+            self.store.signal_packages(rows, FEED_PYPI, repr(cursor), self.clock())
+
+    # -- packages -----------------------------------------------------------------------------
+    def poll_packages(self) -> None:
+        due = self.store.due_packages(self.clock(), limit=max(64, self.cfg.concurrency * 8))
+        ready = [p for p in due  # a paused host (429, errors) is left due, not asked
+                 if self.budget.paused(net.host_of(self.base(p["ecosystem"]))) == 0]
+        step = self.cfg.concurrency  # at most this many documents in memory at once
+        for start in range(0, len(ready), step):
+            futures = {self.pool.submit(sources.poll_package, self.client, p["ecosystem"],
+                                        self.base(p["ecosystem"]), p["name"], p["etag"]): p
+                       for p in ready[start:start + step]}
+            for future, package in futures.items():
+                self._polled(package, future)
+
+    def _polled(self, package: RowMapping, future: Future[Any]) -> None:
+        now = self.clock()
+        label = f"{package['ecosystem']}:{package['name']}"
+        host = net.host_of(self.base(package["ecosystem"]))
+        try:
+            poll: sources.Poll = future.result()
+        except FetchError as exc:
+            pause = self.budget.failed(host)
+            delay = max(pause, net.backoff(package["failures"], self.cfg.politeness.backoff_base,
+                                           self.cfg.politeness.max_backoff))
+            self.store.poll_failed(package["id"], now, str(exc), now + delay)
+            log.warning("%s: %s; next poll in %.1f s", label, exc, delay)
+            return
+        self.budget.succeeded(host)
+        feed_npm = package["origin"] == "feed" and package["ecosystem"] == "npm"
+        next_poll = now + (NEVER if feed_npm else self.cfg.interval)
+        newest = latest(package["ecosystem"], [f.version for f in poll.releases])
+        added = self.store.poll_succeeded(
+            package, poll.releases, poll.etag, now, next_poll, backfill=self.cfg.backfill,
+            latest=newest, recheck_seconds=self.cfg.recheck_days * DAY)
+        if added:
+            log.info("%s: %d release(s) to scan", label, added)
+
+    # -- releases -----------------------------------------------------------------------------
+    def process_releases(self) -> None:
+        """Scan pending releases, ``concurrency`` at a time, for at most one interval."""
+        deadline = self.clock() + max(self.cfg.interval, 1.0)
+        running: dict[Future[Outcome], RowMapping] = {}
+        while not self.stopping.is_set():
+            if self.clock() < deadline:
+                free = self.cfg.concurrency - len(running)
+                busy = [r["id"] for r in running.values()]
+                for row in self.store.claim(self.clock(), free, busy) if free else []:
+                    failpoint("claimed")
+                    running[self.pool.submit(self._process, row)] = row
+            if not running:
+                return
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                self._processed(running.pop(future), future)
+
+    def _process(self, row: RowMapping) -> Outcome:
+        previous = (self.store.release(row["ecosystem"], row["name"], row["previous"])
+                    if row["previous"] else None)
+        return process(row, previous, self.policy, self.client, self.cache)
+
+    def _processed(self, row: RowMapping, future: Future[Outcome]) -> None:
+        now = self.clock()
+        label = spec(row["ecosystem"], row["name"], row["version"])
+        try:
+            outcome = future.result()
+        except Retry as exc:
+            delay = net.backoff(row["attempts"], self.cfg.politeness.backoff_base,
+                                self.cfg.politeness.max_backoff)
+            self.store.retry_later(row["id"], str(exc), now + delay)
+            log.warning("%s: %s; retrying in %.1f s", label, exc, delay)
+            return
+        except Exception as exc:  # noqa: BLE001 - one release never stops the watcher
+            delay = self.cfg.politeness.max_backoff
+            self.store.retry_later(row["id"], f"internal error: {type(exc).__name__}: {exc}",
+                                   now + delay)
+            log.exception("%s: internal error", label)
+            return
+        failpoint("scanned")
+        queued = self._alerts_for(row, outcome.findings)
+        self.store.complete(row["id"], outcome.findings, queued, now, error=outcome.error,
+                            files=outcome.files)
+        failpoint("stored")
+        worst = max((f.severity for f in outcome.findings), default=None)
+        log.info("%s: scanned %d file(s), %d new finding(s)%s%s", label, outcome.files,
+                 len(outcome.findings), f" (worst: {worst.label})" if worst is not None else "",
+                 f"; error: {outcome.error}" if outcome.error else "")
+
+    def _alerts_for(self, row: RowMapping, found: tuple[Finding, ...]) -> list[NewAlert]:
+        queued = []
+        registry = self.base(row["ecosystem"])
+        for finding in found:
+            if not alerts.wanted(finding, self.cfg.min_severity):
+                continue
+            doc = alerts.payload(row, finding, registry)
+            for channel in self.channels:
+                queued.append(NewAlert(finding.fingerprint, channel, int(finding.severity),
+                                       finding.rule, doc["summary"], doc))
+        return queued
+
+    # -- alerts -------------------------------------------------------------------------------
+    def deliver_alerts(self) -> None:
+        for alert in self.store.due_alerts(self.clock(), limit=200):
+            doc = json.loads(alert["payload"])
+            try:
+                if alert["channel"] == "log":
+                    self._log_line(doc)
+                else:
+                    hook = self.hooks.get(alert["channel"])
+                    if hook is None:
+                        raise RuntimeError("this channel is no longer configured")
+                    alerts.deliver(self.client, hook, doc, alert["alert_key"])
+            except Exception as exc:  # noqa: BLE001 - an unreachable receiver is retried
+                attempts = alert["attempts"] + 1
+                give_up = attempts >= self.cfg.max_alert_attempts
+                delay = net.backoff(attempts - 1, self.cfg.politeness.backoff_base,
+                                    self.cfg.politeness.max_backoff)
+                self.store.alert_failed(alert["id"], f"{type(exc).__name__}: {exc}",
+                                        self.clock() + delay, give_up)
+                log.warning("alert %s via %s failed (%s); %s", alert["alert_key"], alert["channel"],
+                            exc, "giving up" if give_up else f"retrying in {delay:.1f} s")
+                continue
+            failpoint("sent")
+            self.store.alert_sent(alert["id"], self.clock())
+
+    def _log_line(self, doc: dict[str, Any]) -> None:
+        todo = " | ".join(doc["actions"])
+        evidence = ", ".join(f"{k}={v}" for k, v in doc["finding"]["evidence"].items())
+        self.out.write(f"seawall-watch ALERT {doc['summary']} [{evidence}] -> {todo}\n")
+        self.out.flush()
+
+
+def install_signal_handlers(watcher: Watcher) -> None:
+    def stop(_signum: int, _frame: object) -> None:
+        watcher.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
