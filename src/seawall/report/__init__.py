@@ -6,19 +6,32 @@ Each reporter is a pure function ``render(report, rules) -> str`` where ``report
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 from typing import Callable
-
-from seawall.report import json as json_report
-from seawall.report import junit, markdown, sarif, text
 
 Renderer = Callable[..., str]
 
-REPORTERS: dict[str, Renderer] = {
-    "text": text.render,
-    "json": json_report.render,
-    "sarif": sarif.render,
-    "markdown": markdown.render,
-    "junit": junit.render,
-}
+
+class _Reporters(Mapping[str, Renderer]):
+    """Format name -> ``render``; each reporter module is imported when first asked for
+    (the text reporter's terminal library is not needed to write JSON)."""
+
+    _modules = {"text": "text", "json": "json", "sarif": "sarif", "markdown": "markdown",
+                "junit": "junit"}
+
+    def __getitem__(self, name: str) -> Renderer:
+        module = self._modules[name]
+        render: Renderer = import_module(f"seawall.report.{module}").render
+        return render
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+REPORTERS: Mapping[str, Renderer] = _Reporters()
 
 __all__ = ["REPORTERS"]
