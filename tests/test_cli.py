@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 
 from builders import compress, pack, tar_bytes
 from maps import FIRST_PARTY, source_map
@@ -147,3 +149,19 @@ def test_npm_command_scans_what_publish_would_send_without_running_scripts(tmp_p
     assert found == {("file.env", "package/.env"),
                      ("sourcemap.embedded-source", "package/dist/index.js.map")}
     assert not marker.exists()
+
+
+def test_plugin_commands_are_listed_only_when_their_module_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from seawall import cli
+
+    monkeypatch.setattr(cli, "PLUGINS", {
+        "absent": "seawall.no_such_package.commands:absent",
+        "present": "seawall.findings:Finding",  # any importable module:attribute
+    })
+    runner = CliRunner()
+    listed = runner.invoke(cli.main, ["--help"]).output
+    assert "present" in listed and "absent" not in listed
+    missing = runner.invoke(cli.main, ["absent"])
+    assert missing.exit_code == 2 and "No such command 'absent'" in missing.output
