@@ -158,7 +158,7 @@ def test_plugin_commands_are_listed_only_when_their_module_exists(
 
     monkeypatch.setattr(cli, "PLUGINS", {
         "absent": "seawall.no_such_package.commands:absent",
-        "present": "seawall.findings:Finding",  # any importable module:attribute
+        "present": "seawall.cli:rules",  # any importable click command
     })
     runner = CliRunner()
     listed = runner.invoke(cli.main, ["--help"]).output
