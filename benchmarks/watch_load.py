@@ -164,8 +164,9 @@ stdout = true
         states = dict(db.execute("SELECT state, count(*) FROM releases GROUP BY state").fetchall())
         alerts = db.execute("SELECT count(*) FROM alerts").fetchone()[0]
         rules = dict(db.execute("SELECT rule, count(*) FROM findings GROUP BY rule").fetchall())
+        errors = db.execute("SELECT count(*) FROM releases WHERE error IS NOT NULL").fetchone()[0]
     return {"wall": wall, "rss": rss, "code": code, "states": states, "alerts": alerts,
-            "rules": rules}
+            "rules": rules, "errors": errors}
 
 
 def baseline(registry: Registry, work: Path, sample: int, versions: int) -> tuple[float, float]:
@@ -206,7 +207,8 @@ def main() -> None:
     print(f"seawall watch --once: {done:,}/{registry.releases:,} releases done "
           f"({full['states']}), exit {full['code']}, {full['wall']:.1f} s, "
           f"{rate:,.0f} releases/min, peak RSS {full['rss']:.0f} MiB; "
-          f"{full['alerts']} alerts; new findings by rule: {full['rules']}")
+          f"{full['alerts']} alerts; {full['errors']} scan errors; "
+          f"new findings by rule: {full['rules']}")
     q_done = quarter["states"].get("done", 0)
     print(f"  same with {q_done:,} releases: {quarter['wall']:.1f} s, "
           f"{q_done / quarter['wall'] * 60:,.0f} releases/min, peak RSS {quarter['rss']:.0f} MiB")
@@ -216,6 +218,9 @@ def main() -> None:
     print(f"seawall watch is {rate / (60 / per_release):.1f}x the naive baseline")
     if done != registry.releases:
         sys.exit("not every release was processed")
+    leaks = registry.releases // 50  # an .env with a fresh key every 50th release
+    if full["errors"] or full["rules"].get("secret.anthropic-api-key", 0) != leaks:
+        sys.exit(f"{full['errors']} release(s) scanned with errors; expected {leaks} keys found")
 
 
 if __name__ == "__main__":

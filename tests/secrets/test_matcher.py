@@ -243,3 +243,18 @@ def test_line_starts_near_hits_whichever_way_they_are_walked() -> None:
         expected = [p for p in range(len(data)) if (p == 0 or data[p - 1] == 10)
                     and any(p <= at <= p + back for at in firsts)]
         assert secret_rules._line_starts(data, hits, back) == expected
+
+
+@needs_hyperscan
+def test_one_matcher_serves_many_threads_at_once() -> None:
+    # The watch service scans releases on several threads with one set of rules.
+    from concurrent.futures import ThreadPoolExecutor
+
+    keywords = [b"ghp_", b"password"]
+    matcher = matchers.HyperscanMatcher(keywords)
+    data = (b"x" * 1000 + b"ghp_" + b"y" * 1000 + b"password") * 2000
+    expected = matcher.find(data)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: matcher.find(data), range(64)))
+    assert all(r == expected for r in results)
+    assert len(expected[0]) == 2000

@@ -106,9 +106,12 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             with lock:
+                state.requests += 1
                 if state.failing > 0:
                     state.failing -= 1
                     self.send_response(503)
+                    if state.retry_after is not None:
+                        self.send_header("Retry-After", state.retry_after)
                     self.end_headers()
                     return
                 state.deliveries.append({
@@ -131,8 +134,6 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
-
-
 
 
 @pytest.fixture

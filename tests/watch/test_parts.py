@@ -100,7 +100,8 @@ def test_payload_says_what_where_evidence_and_what_to_do() -> None:
     assert "Rotate this credential" in json.dumps(slack)
 
 
-def test_config_reads_every_section_and_names_bad_keys(tmp_path: Path) -> None:
+def test_config_reads_every_section_and_names_bad_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = write_config(tmp_path / "watch.toml", "state/watch.db", """
 interval = 30
 index = "fp.idx"
@@ -131,6 +132,17 @@ format = "slack"
     assert "security@acme.example" in cfg.user_agent and cfg.user_agent.startswith("seawall-watch/")
     assert watch_config.load(config, database="postgresql://u@h/db").database == (
         "postgresql+psycopg://u@h/db")
+    assert cfg.hosts("pypi") == {"pypi.org", "files.pythonhosted.org"}
+    assert cfg.hosts("npm") == {"registry.npmjs.org"}
+    (tmp_path / "hosts.toml").write_text(
+        "download-hosts = ['CDN.acme.example']\n[npm]\nregistry = 'https://u:p@npm.acme.example/'\n"
+        "[[alerts.webhook]]\nurl-env = 'SLACK_HOOK_URL'\nformat = 'slack'\n")
+    with pytest.raises(ConfigError, match=r"\$SLACK_HOOK_URL is not set"):
+        watch_config.load(tmp_path / "hosts.toml")
+    monkeypatch.setenv("SLACK_HOOK_URL", "https://hooks.slack.example/services/T/B/x")
+    hosted = watch_config.load(tmp_path / "hosts.toml")
+    assert hosted.hosts("npm") == {"npm.acme.example", "cdn.acme.example"}
+    assert hosted.webhooks[0].url == "https://hooks.slack.example/services/T/B/x"
     for body, message in [
         ("intervall = 3", "unknown key"),
         ("[npm]\npackages = 'x'", "must be a list of strings"),
@@ -189,3 +201,124 @@ def test_a_429_pauses_its_host_for_retry_after_and_names_the_client(httpserver) 
         assert time.monotonic() - started >= 0.5  # waited out the pause before asking again
     assert json.loads(doc.body) == {"ok": True}
     assert [r.headers["User-Agent"] for r, _ in httpserver.log] == [agent, agent]
+
+
+def test_a_long_pause_or_a_stop_fails_the_request_instead_of_blocking() -> None:
+    import threading
+
+    t = FakeTime()
+    stop = threading.Event()
+    budget = net.Budget(Politeness(), t.clock, t.sleep, stop=stop)
+    budget.pause("h", net.MAX_PAUSE)
+    with pytest.raises(net.HostPaused, match="h is paused for another 3600 s"):
+        budget.acquire("h")
+    assert t.slept == []  # failed at once: the caller reschedules the work
+    budget.acquire("other")
+    stop.set()
+    with pytest.raises(net.HostPaused, match="stopping"):
+        budget.acquire("other")
+
+
+def test_webhook_errors_never_show_its_url(httpserver) -> None:  # type: ignore[no-untyped-def]
+    """A Slack incoming-webhook URL is the credential: errors are logged, stored and served."""
+    import httpx
+
+    httpserver.expect_request("/services/T0/B0/s3cr3tPathToken").respond_with_data("", status=500)
+    finding = Finding("file.env", Severity.HIGH, "x/.env", "an env file")
+    doc = alerts.payload({"ecosystem": "pypi", "name": "x", "version": "1"}, finding, "https://r/")
+    hooks = [watch_config.Webhook(url=httpserver.url_for("/services/T0/B0/s3cr3tPathToken"),
+                                  name="soc"),
+             watch_config.Webhook(url=f"http://127.0.0.1:{_closed_port()}/services/s3cr3tPathToken",
+                                  name="down"),
+             watch_config.Webhook(url="http://[::1/services/s3cr3tPathToken", name="bad")]
+    errors = []
+    with httpx.Client(timeout=5) as client:
+        for hook in hooks:
+            with pytest.raises(alerts.DeliveryError) as caught:
+                alerts.deliver(client, hook, doc, "id-1")
+            errors.append(str(caught.value))
+    assert errors[0] == "HTTP 500 from webhook soc"
+    assert errors[1].startswith("ConnectError posting to webhook down: ")
+    assert errors[2].startswith("InvalidURL posting to webhook bad: ")
+    assert not any("s3cr3t" in e for e in errors), errors
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_document_dripping_in_is_cut_off_by_a_total_deadline() -> None:
+    """httpx's timeouts are per read: a server sending a byte at a time would never trip them."""
+    import socket
+    import threading
+    import time
+
+    from seawall.fetch.http import FetchError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    done = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        while not done.is_set():
+            try:
+                conn.sendall(b"1\r\n \r\n")
+            except OSError:
+                break
+            time.sleep(0.02)
+        conn.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    polite = Politeness(timeout=0.1)
+    outcome: list[BaseException] = []
+
+    def fetch() -> None:
+        with net.new_client(polite, "ua", net.Budget(polite)) as client:
+            try:
+                net.get_document(client, f"http://127.0.0.1:{server.getsockname()[1]}/d",
+                                 accept="*/*", what="the doc")
+            except FetchError as exc:
+                outcome.append(exc)
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(timeout=10)
+    done.set()
+    server.close()
+    assert not worker.is_alive(), "still reading after 10 s"
+    assert time.monotonic() - started < 3
+    assert len(outcome) == 1 and str(outcome[0]).startswith("the doc took longer than 1 s")
+
+
+def test_serve_on_loopback_answers_only_loopback_host_names(tmp_path: Path) -> None:
+    """DNS rebinding: a site the operator visits could otherwise read the status page."""
+    import threading
+
+    import httpx
+
+    from seawall.watch.web import make_server
+
+    engine = db.connect(f"sqlite:///{tmp_path / 'w.db'}")
+    db.migrate(engine)
+    server = make_server(engine, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}/status.json"
+    try:
+        codes = [httpx.get(url, headers={"Host": host}, timeout=5).status_code
+                 for host in (f"127.0.0.1:{port}", f"localhost:{port}",
+                              f"attacker.example:{port}", "127.0.0.1")]
+    finally:
+        server.shutdown()
+        server.server_close()
+        engine.dispose()
+    assert codes == [200, 200, 421, 421]

@@ -23,6 +23,7 @@ from watchkit import (
     anthropic_key,
     release_states,
     sdist,
+    targz,
     write_config,
 )
 
@@ -212,7 +213,7 @@ def test_hunting_the_npm_feed_with_an_index_alerts_on_copied_private_code(
                            capture_output=True, text=True, timeout=120)
     assert built.returncode == 0, built.stderr
     # Someone else's package ships our code, transpiled (types stripped).
-    tgz = _npm_tarball({"package/package.json": b'{"name":"stranger-pkg","version":"3.0.0"}',
+    tgz = targz({"package/package.json": b'{"name":"stranger-pkg","version":"3.0.0"}',
                         "package/index.js": source.replace(": number", "").encode()})
     httpserver.expect_request("/stranger-pkg").respond_with_json({
         "name": "stranger-pkg", "dist-tags": {"latest": "3.0.0"}, "versions": {"3.0.0": {"dist": {
@@ -245,13 +246,289 @@ hunt-all = true
     ]
 
 
-def _npm_tarball(files: dict[str, bytes]) -> bytes:
-    import tarfile
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+def test_a_receiver_asking_for_an_hour_pause_does_not_stall_the_watcher(
+        tmp_path: Path, httpserver: HTTPServer, receiver: Receiver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its alerts wait (without spending attempts); the loop, polls and the log channel go on."""
+    import threading
+
+    monkeypatch.setenv("SEAWALL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SEAWALL_TEST_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    index = SimpleIndex(httpserver)
+    index.files["demo"] = dict([sdist("demo", "1.0.0", {
+        ".env": f"ANTHROPIC_API_KEY={anthropic_key(21)}\n".encode(),
+        "conf/.env": f"ANTHROPIC_API_KEY={anthropic_key(22)}\n".encode()})])
+    receiver.failing, receiver.retry_after = 5, "3600"
+    clock = Clock()
+    watcher = make_watcher(tmp_path, str(tmp_path / "w.db"), f"""
+interval = 60
+[pypi]
+index = "{httpserver.url_for('/simple/')}"
+projects = ["demo"]
+[alerts]
+min-severity = "critical"
+[[alerts.webhook]]
+url = "{receiver.url}"
+secret-env = "SEAWALL_TEST_WEBHOOK_SECRET"
+""", clock)
+    worker = threading.Thread(target=lambda: [watcher.cycle() for _ in range(3)], daemon=True)
+    try:
+        watcher.setup()
+        worker.start()
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "the loop is blocked on the receiver's pause"
+        rows = alert_rows(watcher.engine)
+    finally:
+        watcher.stopping.set()
+        watcher.close()
+    assert receiver.requests == 1, rows  # asked once, then left alone for its Retry-After
+    hooks = [r for r in rows if r["channel"] == "webhook:webhook-1"]
+    assert [(r["state"], r["attempts"], r["last_error"]) for r in hooks] == [
+        ("pending", 1, "DeliveryError: HTTP 503 from webhook webhook-1"), ("pending", 0, None)]
+    assert all(r["next_attempt"] > clock.now + 3000 for r in hooks)
+    assert [r["state"] for r in rows if r["channel"] == "log"] == ["sent", "sent"]
+
+
+def test_a_file_the_registry_no_longer_has_is_given_up_after_a_few_tries(
+        tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from seawall.watch.service import GIVE_UP_ATTEMPTS
+
+    monkeypatch.setenv("SEAWALL_CACHE_DIR", str(tmp_path / "cache"))
+    page = {"meta": {"api-version": "1.1"}, "name": "gone", "files": [
+        {"filename": "gone-1.0.tar.gz", "url": "/files/gone-1.0.tar.gz",
+         "hashes": {"sha256": hashlib.sha256(b"x").hexdigest()}}]}
+    httpserver.expect_request("/simple/gone/").respond_with_data(
+        json.dumps(page), headers={"Content-Type": "application/vnd.pypi.simple.v1+json"})
+    httpserver.expect_request("/files/gone-1.0.tar.gz").respond_with_data("no", status=404)
+    watcher = make_watcher(tmp_path, str(tmp_path / "w.db"), f"""
+interval = 60
+[pypi]
+index = "{httpserver.url_for('/simple/')}"
+projects = ["gone"]
+[politeness]
+backoff-base = 0.001
+max-backoff = 0.01
+""", Clock())
+    try:
+        watcher.run(until_idle=True, max_seconds=60)  # --once must end
+        row = watcher.store.release("pypi", "gone", "1.0")
+    finally:
+        watcher.close()
+    assert row is not None and row["state"] == "done"
+    assert row["error"].startswith("not downloadable: pypi:gone==1.0 file gone-1.0.tar.gz not "
+                                   "found (HTTP 404 from http://")
+    tries = [r for r, _ in httpserver.log if r.path == "/files/gone-1.0.tar.gz"]
+    assert len(tries) == GIVE_UP_ATTEMPTS
+
+
+def test_an_internal_error_is_retried_a_bounded_number_of_times(
+        tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from seawall.watch import service
+
+    monkeypatch.setenv("SEAWALL_CACHE_DIR", str(tmp_path / "cache"))
+    index = SimpleIndex(httpserver)
+    index.files["demo"] = dict([sdist("demo", "1.0.0", {})])
+    calls: list[str] = []
+
+    def broken(row, *_args):  # type: ignore[no-untyped-def]
+        calls.append(row["version"])
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(service, "process", broken)
+    watcher = make_watcher(tmp_path, str(tmp_path / "w.db"), f"""
+interval = 60
+[pypi]
+index = "{httpserver.url_for('/simple/')}"
+projects = ["demo"]
+[politeness]
+max-backoff = 0.01
+""", Clock())
+    try:
+        watcher.run(until_idle=True, max_seconds=60)
+        row = watcher.store.release("pypi", "demo", "1.0.0")
+    finally:
+        watcher.close()
+    assert calls == ["1.0.0"] * service.GIVE_UP_ATTEMPTS
+    assert row is not None and (row["state"], row["error"]) == (
+        "done", "internal error: KeyError: 'a bug'")
+
+
+def test_a_hanging_receiver_costs_one_timeout_per_pass_not_one_per_alert(
+        tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import threading
+
+    monkeypatch.setenv("SEAWALL_CACHE_DIR", str(tmp_path / "cache"))
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(hole.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    index = SimpleIndex(httpserver)
+    index.files["demo"] = dict([sdist("demo", "1.0.0", {
+        f"k{n}/.env": f"ANTHROPIC_API_KEY={anthropic_key(30 + n)}\n".encode() for n in range(4)})])
+    clock = Clock()
+    watcher = make_watcher(tmp_path, str(tmp_path / "w.db"), f"""
+interval = 60
+[pypi]
+index = "{httpserver.url_for('/simple/')}"
+projects = ["demo"]
+[politeness]
+timeout = 0.3
+[alerts]
+stdout = false
+min-severity = "critical"
+[[alerts.webhook]]
+url = "http://127.0.0.1:{hole.getsockname()[1]}/hook"
+""", clock)
+    try:
+        watcher.setup()
+        watcher.cycle()
+        rows = alert_rows(watcher.engine)
+    finally:
+        watcher.close()
+        hole.close()
+        for conn in held:
+            conn.close()
+    assert len(held) == 1
+    assert sorted((r["state"], r["attempts"], r["last_error"]) for r in rows) == [
+        ("pending", 0, None)] * 3 + [
+        ("pending", 1, "DeliveryError: ReadTimeout posting to webhook webhook-1: timed out")]
+    assert len({r["next_attempt"] for r in rows}) == 1  # the channel waits as one
+
+
+def test_a_database_outage_pauses_the_loop_instead_of_ending_it(
+        tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("SEAWALL_CACHE_DIR", str(tmp_path / "cache"))
+    index = SimpleIndex(httpserver)
+    index.files["demo"] = dict([sdist("demo", "1.0.0", {})])
+    watcher = make_watcher(tmp_path, str(tmp_path / "w.db"), f"""
+interval = 60
+[pypi]
+index = "{httpserver.url_for('/simple/')}"
+projects = ["demo"]
+[politeness]
+backoff-base = 0.01
+""", Clock())
+    real, failures = watcher.store.due_packages, [2]
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if failures[0]:
+            failures[0] -= 1
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watcher.store, "due_packages", flaky)
+    try:
+        watcher.run(until_idle=True, max_seconds=60)
+        states = release_states(watcher.engine)
+    finally:
+        watcher.close()
+    assert states == {"demo@1.0.0": "done"}
+    assert [r.getMessage().split(";")[0] for r in caplog.records if r.levelname == "ERROR"] == [
+        "the database is unavailable (Exception: server closed the connection)"] * 2
+
+
+def test_a_feed_announced_npm_package_not_yet_served_is_asked_again(
+        tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    monkeypatch.setenv("SEAWALL_CACHE_DIR", str(tmp_path / "cache"))
+    tgz = targz({"package/package.json": b'{"name":"late","version":"1.0.0"}'})
+    answers = iter([404])
+
+    def packument(_request):  # type: ignore[no-untyped-def]
+        from werkzeug import Response
+
+        if next(answers, 200) == 404:  # the replica has not caught up with the feed yet
+            return Response("{}", status=404)
+        return Response(json.dumps({"name": "late", "versions": {"1.0.0": {"dist": {
+            "tarball": httpserver.url_for("/late/-/late-1.0.0.tgz"),
+            "integrity": "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest()).decode()}}}}),
+            content_type="application/json")
+
+    httpserver.expect_request("/late").respond_with_handler(packument)
+    httpserver.expect_request("/late/-/late-1.0.0.tgz").respond_with_data(tgz)
+    feed = FeedServer()
+    feed.changes = ["late"]
+    (tmp_path / "fp.idx").write_bytes(b"")
+    clock = Clock()
+    watcher = make_watcher(tmp_path, str(tmp_path / "w.db"), f"""
+interval = 60
+index = "fp.idx"
+[npm]
+registry = "{httpserver.url_for('/')}"
+changes = "{feed.url}/registry/_changes"
+changes-since = "0"
+hunt-all = true
+""", clock)
+    watcher.policy = dataclasses.replace(watcher.policy, detectors={})  # placeholder index
+    try:
+        watcher.run(until_idle=True)
+        assert release_states(watcher.engine) == {}
+        clock.now += 61
+        watcher.run(until_idle=True)
+        states = release_states(watcher.engine)
+    finally:
+        watcher.close()
+        feed.close()
+    assert states == {"late@1.0.0": "done"}
+
+
+def test_first_sight_of_a_scope_package_scans_what_was_just_published(
+        tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feed names a package of the scope the watcher never saw; the release it announced
+    is a fix to an older line, not ``latest``: it is scanned all the same."""
+    import base64
+    from datetime import datetime, timezone
+
+    monkeypatch.setenv("SEAWALL_CACHE_DIR", str(tmp_path / "cache"))
+    clock = Clock()
+    versions, times = {}, {}
+    for version, age in (("1.0.0", 400 * DAY), ("2.0.0", 90 * DAY), ("1.0.1", 120.0)):
+        extra = {"package/.env": f"ANTHROPIC_API_KEY={anthropic_key(40)}\n".encode()
+                 } if version == "1.0.1" else {}
+        tgz = targz({"package/package.json": b'{"name":"@acme/old"}', **extra})
+        path = f"/@acme/old/-/old-{version}.tgz"
+        httpserver.expect_request(path).respond_with_data(tgz)
+        versions[version] = {"dist": {"tarball": httpserver.url_for(path), "integrity":
+                                      "sha512-" + base64.b64encode(hashlib.sha512(tgz).digest())
+                                      .decode()}}
+        times[version] = datetime.fromtimestamp(clock.now - age, timezone.utc).isoformat()
+    httpserver.expect_request("/@acme/old").respond_with_json(
+        {"name": "@acme/old", "dist-tags": {"latest": "2.0.0"}, "versions": versions,
+         "time": {**times, "created": times["1.0.0"]}})
+    feed = FeedServer()
+    feed.changes = ["@acme/old"]
+    watcher = make_watcher(tmp_path, str(tmp_path / "w.db"), f"""
+interval = 60
+[npm]
+registry = "{httpserver.url_for('/')}"
+scopes = ["@acme"]
+changes = "{feed.url}/registry/_changes"
+changes-since = "0"
+[alerts]
+min-severity = "critical"
+""", clock)
+    try:
+        watcher.run(until_idle=True)
+        states = release_states(watcher.engine)
+        summaries = [r["summary"] for r in alert_rows(watcher.engine)]
+    finally:
+        watcher.close()
+        feed.close()
+    assert states == {"@acme/old@1.0.0": "skipped", "@acme/old@2.0.0": "done",
+                      "@acme/old@1.0.1": "done"}
+    key = anthropic_key(40)
+    assert summaries == ["CRITICAL secret.anthropic-api-key in npm:@acme/old@1.0.1 at "
+                         f"package/.env: Anthropic API key {key[:4]}…{key[-4:]}"]

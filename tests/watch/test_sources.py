@@ -113,7 +113,8 @@ def test_pypi_updates_feed_pages_back_with_before_until_the_cursor() -> None:
             updates, cursor = sources.poll_pypi_updates(client, url, cursor)
     finally:
         feed.close()
-    assert [u.name for u in updates] == [f"new-{n}" for n in reversed(range(230))]
+    # Newest first, down to the cursor's own item (its second may have held more).
+    assert [u.name for u in updates] == [f"new-{n}" for n in reversed(range(230))] + ["proj-249"]
     assert cursor == t0 + 1229
     assert first[0].name == "proj-249"  # canonical names
     pages = [r for r in feed.requests if "before=" in r]
@@ -133,3 +134,36 @@ def test_hostile_rss_is_refused(httpserver: HTTPServer) -> None:
         + email.utils.formatdate(0, usegmt=True).encode()
         + b"</pubDate></item><item><title>no date</title></item></channel></rss>"
     ) == [sources.Update("x", "1", 0.0)]
+
+
+def test_npm_changes_cursor_stays_opaque_and_never_becomes_null(httpserver: HTTPServer) -> None:
+    pages = iter([
+        {"results": [{"seq": 41, "id": "a"}], "last_seq": None},  # no last_seq: the row's
+        {"results": [], "last_seq": None},  # nothing new: the cursor we had
+        {"results": [{"seq": ["x", 7], "id": "b"}], "last_seq": ["x", 7]},  # JSON, not a string
+    ])
+    httpserver.expect_request("/_changes").respond_with_handler(
+        lambda request: Response(json.dumps(next(pages)), content_type="application/json"))
+    url = httpserver.url_for("/_changes")
+    with httpx.Client() as client:
+        assert sources.poll_npm_changes(client, url, "40") == (["a"], "41")
+        assert sources.poll_npm_changes(client, url, "41") == ([], "41")
+        assert sources.poll_npm_changes(client, url, "41") == (["b"], '["x",7]')
+    assert [r.args["since"] for r, _ in httpserver.log] == ["40", "41", "41"]
+
+
+def test_pypi_updates_in_the_cursor_second_are_not_skipped() -> None:
+    """pubDate has one-second resolution: a release listed late in the same second counts."""
+    feed = FeedServer()
+    try:
+        url = f"{feed.url}/rss/updates.xml"
+        t0 = 1_790_000_000.0
+        feed.rss_items = [("early", "1.0", t0)]
+        with httpx.Client() as client:
+            first, cursor = sources.poll_pypi_updates(client, url, None)
+            feed.rss_items.append(("same-second", "1.0", t0))
+            updates, after = sources.poll_pypi_updates(client, url, cursor)
+    finally:
+        feed.close()
+    assert ([u.name for u in first], cursor) == (["early"], t0)
+    assert sorted(u.name for u in updates) == ["early", "same-second"] and after == t0

@@ -71,9 +71,13 @@ min-severity = "critical"
 
 
 def test_status_command_lists_packages_backlog_and_alerts(watched: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "seawall", "watch", "status", "--config",
-                          str(watched)], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
+    from click.testing import CliRunner
+
+    from seawall.cli import main
+
+    runner = CliRunner()  # in process: three `seawall` start-ups would cost seconds
+    run = runner.invoke(main, ["watch", "status", "--config", str(watched)])
+    assert run.exit_code == 0, run.output
     lines = run.stdout.splitlines()
     assert lines[0] == "watching 2 package(s)"
     assert lines[1] == "  npm:<b>x</b><script>alert(1)</script>  [feed]  last poll never"
@@ -83,16 +87,14 @@ def test_status_command_lists_packages_backlog_and_alerts(watched: Path) -> None
     assert lines[5] == ("  [sent] log: CRITICAL secret.anthropic-api-key in "
                         "pypi:leaky-demo==1.0.1 at leaky_demo-1.0.1.tar.gz!/leaky_demo-1.0.1/.env: "
                         f"Anthropic API key {anthropic_key(11)[:4]}…{anthropic_key(11)[-4:]}")
-    as_json = subprocess.run([sys.executable, "-m", "seawall", "watch", "--config", str(watched),
-                              "status", "--format", "json"], capture_output=True, text=True,
-                             timeout=60)
+    as_json = runner.invoke(main, ["watch", "--config", str(watched), "status", "--format",
+                                   "json"])
     doc = json.loads(as_json.stdout)
     assert [p["name"] for p in doc["packages"]] == ["<b>x</b><script>alert(1)</script>",
                                                     "leaky-demo"]
     assert doc["backlog"]["scanned_releases"] == 2
-    bad = subprocess.run([sys.executable, "-m", "seawall", "watch", "status"],
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "--config" in bad.stderr
+    bad = runner.invoke(main, ["watch", "status"])
+    assert bad.exit_code == 2 and "--config" in bad.stderr
 
 
 def test_status_page_in_headless_chromium(watched: Path, chromium: str, tmp_path: Path) -> None:

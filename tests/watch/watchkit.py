@@ -117,7 +117,10 @@ class Receiver:
     secret: bytes
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     failing: int = 0
-    """Answer this many requests with 503 first (to exercise retries)."""
+    """Answer this many requests with 503 first (to exercise retries)..."""
+    retry_after: str | None = None
+    """...with this ``Retry-After``."""
+    requests: int = 0
 
     def verified(self) -> list[dict[str, Any]]:
         return [d for d in self.deliveries if d["verified"]]
@@ -173,13 +176,18 @@ def sdist(name: str, version: str, extra: dict[str, bytes]) -> tuple[str, bytes]
         f"{top}/{name.replace('-', '_')}/__init__.py": b"x = 1\n",
         **{f"{top}/{path}": data for path, data in extra.items()},
     }
+    return f"{top}.tar.gz", targz(files)
+
+
+def targz(files: dict[str, bytes]) -> bytes:
+    """A gzipped tar of ``files`` (path -> bytes), built in memory."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path, data in files.items():
             info = tarfile.TarInfo(path)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    return f"{top}.tar.gz", buf.getvalue()
+    return buf.getvalue()
 
 
 def npm_publish(registry: Any, name: str, version: str, files: dict[str, bytes], tmp: Path) -> None:

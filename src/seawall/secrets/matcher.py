@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
@@ -153,6 +154,9 @@ class HyperscanMatcher(Matcher):
             elements=len(self.keywords),
             flags=hyperscan.HS_FLAG_CASELESS,
         )
+        # A scratch space serves one scan at a time: each thread gets its own (the watch
+        # service scans releases on several threads).
+        self._scratch = threading.local()
 
     def find(self, data: Any, start: int = 0, stop: int | None = None) -> Hits:
         stop, end, room = self._span(data, start, stop)
@@ -170,8 +174,14 @@ class HyperscanMatcher(Matcher):
                 else:
                     hits[index] = [first + start]
 
+        scratch = getattr(self._scratch, "space", None)
+        if scratch is None:
+            import hyperscan
+
+            scratch = self._scratch.space = hyperscan.Scratch(self._db)
         with memoryview(data) as view, view[start:end] as window:
-            self._db.scan(window, match_event_handler=on_match)  # type: ignore[type-var]
+            self._db.scan(window, match_event_handler=on_match,  # type: ignore[type-var]
+                          scratch=scratch)
         return dict(sorted(hits.items()))
 
 

@@ -19,11 +19,12 @@ import hmac
 import json
 import time
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
 from seawall.detectors.base import catalogue
-from seawall.fetch.http import redact
+from seawall.fetch.http import FetchError, redact
 from seawall.findings import Finding, Severity
 from seawall.watch.config import Webhook
 from seawall.watch.pipeline import spec
@@ -120,16 +121,32 @@ def body_for(hook: Webhook, doc: Mapping[str, Any], alert_id: str) -> bytes:
     return json.dumps(message, sort_keys=True).encode()
 
 
+class DeliveryError(RuntimeError):
+    """Not accepted; the message names the channel, never its URL (a Slack webhook URL is
+    itself the credential, and errors end up in the log, the database and the status page)."""
+
+
 def deliver(client: httpx.Client, hook: Webhook, doc: Mapping[str, Any], alert_id: str) -> None:
-    """POST once; raises ``httpx.HTTPError`` or ``RuntimeError`` when not accepted (2xx)."""
+    """POST once; raises ``DeliveryError`` when not accepted (2xx)."""
     body = body_for(hook, doc, alert_id)
     headers = {"Content-Type": "application/json", ID_HEADER: alert_id}
     secret = hook.secret
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
-    response = client.post(hook.url, content=body, headers=headers)
+    try:
+        response = client.post(hook.url, content=body, headers=headers)
+    except (httpx.HTTPError, httpx.InvalidURL, FetchError) as exc:
+        text = str(exc)
+        try:
+            path = urlsplit(hook.url).path
+        except ValueError:
+            path = hook.url
+        if hook.url in text or (len(path) > 1 and path in text):
+            text = "details withheld: they name the webhook URL"
+        raise DeliveryError(f"{type(exc).__name__} posting to webhook {hook.name}: "
+                            f"{text}") from None
     if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"HTTP {response.status_code} from {redact(hook.url)}")
+        raise DeliveryError(f"HTTP {response.status_code} from webhook {hook.name}")
 
 
 def wanted(finding: Finding, minimum: Severity) -> bool:

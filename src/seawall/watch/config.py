@@ -24,7 +24,10 @@ DEFAULT_PYPI = "https://pypi.org/simple/"
 BACKFILL = ("latest", "all", "none")
 FORMATS = ("seawall", "slack")
 TOP_KEYS = {"interval", "database", "cache-dir", "concurrency", "contact", "recheck-days",
-            "backfill", "index", "npm", "pypi", "policy", "alerts", "politeness"}
+            "backfill", "index", "download-hosts", "npm", "pypi", "policy", "alerts",
+            "politeness"}
+PYPI_FILES = {"pypi.org": "files.pythonhosted.org"}
+"""Where a public index keeps its files (on another host than its pages)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class WatchConfig:
     backfill: str = "latest"
     index: Path | None = None
     cache_dir: Path | None = None
+    download_hosts: tuple[str, ...] = ()
+    """Hosts files may come from besides the registry's own (a CDN, a blob store)."""
     npm_registry: str = DEFAULT_NPM
     npm_packages: tuple[str, ...] = ()
     npm_scopes: tuple[str, ...] = ()
@@ -97,6 +102,16 @@ class WatchConfig:
         detectors = dict(self.policy.detectors)
         detectors["codecopy"] = {**detectors.get("codecopy", {}), "index": str(self.index)}
         return dataclasses.replace(self.policy, detectors=detectors)
+
+    def hosts(self, ecosystem: str) -> frozenset[str]:
+        """Hosts the watcher downloads files from: a registry document pointing elsewhere is
+        refused (and the release recorded with that error), so a hostile or compromised
+        registry cannot send the watcher to internal addresses."""
+        from seawall.watch.net import host_of
+
+        own = host_of(self.npm_registry if ecosystem == "npm" else self.pypi_index)
+        extra = {PYPI_FILES[own]} if ecosystem == "pypi" and own in PYPI_FILES else set()
+        return frozenset({own, *extra, *(h.lower() for h in self.download_hosts)})
 
     def watched(self) -> list[tuple[str, str]]:
         return [("npm", n) for n in self.npm_packages] + [("pypi", p) for p in self.pypi_projects]
@@ -150,6 +165,7 @@ def from_dict(data: Mapping[str, Any], path: Path, *, database: str | None = Non
         backfill=backfill,
         index=(base / str(index)) if index else None,
         cache_dir=(base / str(cache)) if cache else None,
+        download_hosts=tuple(_strings(data, "download-hosts")),
         npm_registry=_http(str(npm.get("registry", DEFAULT_NPM)), "[npm] registry"),
         npm_packages=tuple(_npm_name(n) for n in _strings(npm, "packages")),
         npm_scopes=scopes,
@@ -213,15 +229,24 @@ def _pypi_name(name: str) -> str:
 
 
 def _webhook(item: Any, n: int) -> Webhook:
-    if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-        raise ValueError("each [[alerts.webhook]] needs a url")
+    """``url``, or ``url-env`` naming a variable that holds it: a Slack incoming-webhook URL
+    is itself a credential, so it may stay out of the file like the signing secret."""
+    if not isinstance(item, dict):
+        raise ValueError("each [[alerts.webhook]] must be a table")
     if "secret" in item:
         raise ValueError("put the webhook secret in an environment variable (secret-env)")
-    _known(item, {"url", "secret-env", "format", "name"}, "[[alerts.webhook]]")
+    _known(item, {"url", "url-env", "secret-env", "format", "name"}, "[[alerts.webhook]]")
+    url = item.get("url")
+    if "url-env" in item:
+        url = os.environ.get(str(item["url-env"]))
+        if not url:
+            raise ValueError(f"webhook url-env: ${item['url-env']} is not set")
+    if not isinstance(url, str):
+        raise ValueError("each [[alerts.webhook]] needs a url (or url-env)")
     fmt = str(item.get("format", "seawall"))
     if fmt not in FORMATS:
         raise ValueError(f"webhook format must be one of {', '.join(FORMATS)}")
-    return Webhook(url=_http(item["url"], "webhook url"), secret_env=item.get("secret-env"),
+    return Webhook(url=_http(url, "webhook url"), secret_env=item.get("secret-env"),
                    format=fmt, name=str(item.get("name", f"webhook-{n + 1}")))
 
 

@@ -24,6 +24,14 @@ from seawall.watch.config import Politeness
 
 MAX_FEED_BYTES = 64 * MiB
 MAX_PAUSE = 3600.0
+DEADLINE_FACTOR = 10
+"""A document must arrive within this many read timeouts in all (httpx's are per read)."""
+MAX_WAIT = 60.0
+"""Longest a request waits for its host's pause; longer pauses fail it (``HostPaused``)."""
+
+
+class HostPaused(FetchError):
+    """The host asked for a long pause (or the watcher is stopping): reschedule, do not wait."""
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -52,16 +60,16 @@ class _Host:
     stamp: float
     paused_until: float = 0.0
     errors: int = 0
-    requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Budget:
     """A token bucket and a pause per host; ``acquire`` blocks until a request may go out."""
 
-    def __init__(self, polite: Politeness, clock=time.monotonic, sleep=time.sleep) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, polite: Politeness, clock=time.monotonic, sleep=time.sleep,  # type: ignore[no-untyped-def]
+                 stop: threading.Event | None = None) -> None:
         self.polite = polite
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep, self.stop = clock, sleep, stop
         self._hosts: dict[str, _Host] = {}
         self._lock = threading.Lock()
 
@@ -72,17 +80,24 @@ class Budget:
             return self._hosts[name]
 
     def acquire(self, name: str) -> None:
+        """Wait for a token; a pause longer than ``MAX_WAIT`` (or a stop) fails the request at
+        once with ``HostPaused``, so no thread (the loop's, or a shutdown) blocks for an hour on
+        a ``Retry-After`` and the caller reschedules the work instead."""
         state = self.host(name)
         while True:
+            if self.stop is not None and self.stop.is_set():
+                raise HostPaused(f"not asking {name}: the watcher is stopping")
             with state.lock:
                 now = self.clock()
                 rate = self.polite.requests_per_second
                 state.tokens = min(float(self.polite.burst), state.tokens + (now - state.stamp) * rate)
                 state.stamp = now
                 wait = max(state.paused_until - now, 0.0)
+                if wait > MAX_WAIT:
+                    raise HostPaused(f"{name} is paused for another {wait:.0f} s (429/503 or "
+                                     "errors); trying later")
                 if wait == 0.0 and state.tokens >= 1.0:
                     state.tokens -= 1.0
-                    state.requests += 1
                     return
                 if wait == 0.0:
                     wait = (1.0 - state.tokens) / rate
@@ -147,8 +162,11 @@ class Document:
 
 def get_document(client: httpx.Client, url: str, *, accept: str, etag: str | None = None,
                  what: str, limit: int = MAX_FEED_BYTES) -> Document:
-    """One conditional GET; every failure is a ``FetchError`` (the caller backs off)."""
+    """One conditional GET, bounded in size and total time; every failure is a ``FetchError``
+    (the caller backs off)."""
     headers = {"Accept": accept}
+    budget = DEADLINE_FACTOR * (client.timeout.read or 30.0)
+    deadline = time.monotonic() + budget
     if etag:
         headers["If-None-Match"] = etag
     try:
@@ -166,6 +184,9 @@ def get_document(client: httpx.Client, url: str, *, accept: str, etag: str | Non
                 body += chunk
                 if len(body) > limit:
                     raise FetchError(f"{what} is larger than {limit:,} bytes; refusing it")
+                if time.monotonic() > deadline:  # a server dripping bytes never times out
+                    raise FetchError(f"{what} took longer than {budget:.0f} s to arrive from "
+                                     f"{redact(url)}; refusing it")
             kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
             return Document(200, bytes(body), response.headers.get("etag"), kind, str(response.url))
     except httpx.HTTPError as exc:  # refused, reset, timed out: the caller backs off

@@ -7,11 +7,19 @@ did not have it (same rule and secret, or same path with the version written out
 what an alert should be about. With a fingerprint index, the ``codecopy`` detector (from
 ``seawall.hunt``) gets it through the engine settings; without ``seawall.hunt`` installed the
 setting is simply unused.
+
+Downloads run concurrently, scans one at a time (``_SCAN``): the Hyperscan keyword matcher
+shares one scratch space, and two threads scanning at once make it fail (``ScratchInUseError``),
+which would mark a leaky release scanned with no findings. Files are only fetched from the hosts
+the configuration expects (the registry's own, plus ``download-hosts``); a registry document
+pointing elsewhere gets the release recorded with an error saying so, never a silent fetch.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,15 +29,30 @@ import httpx
 from seawall.diff import diff
 from seawall.engine import Target
 from seawall.fetch.cache import Cache
-from seawall.fetch.http import FetchError
+from seawall.fetch.http import FetchError, NotFound, redact
 from seawall.findings import Finding
 from seawall.policy import Policy
 from seawall.scan import scan_targets
+from seawall.watch.net import host_of
 from seawall.watch.sources import FileRef
+
+_SCAN = threading.Lock()
 
 
 class Retry(Exception):
-    """The release could not be fetched now (registry down, 429, bad download): try later."""
+    """The release could not be fetched now (registry down, 429, bad download): try later.
+
+    ``gone`` when the registry answered 404/410: retried a few times (a CDN may lag behind the
+    document that announced the file), then given up by the caller.
+    """
+
+    def __init__(self, message: str, *, gone: bool = False) -> None:
+        super().__init__(message)
+        self.gone = gone
+
+
+class Refused(Exception):
+    """A file is served from a host the configuration does not expect: not fetched."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +72,24 @@ def refs(row: Mapping[str, Any]) -> list[FileRef]:
     return [FileRef(**item) for item in json.loads(row["files"])]
 
 
-def materialize(row: Mapping[str, Any], client: httpx.Client, cache: Cache) -> Target:
-    """The release's files on disk, verified; raises ``Retry`` when they cannot be had now."""
+def materialize(row: Mapping[str, Any], client: httpx.Client, cache: Cache,
+                hosts: Collection[str] | None = None) -> Target:
+    """The release's files on disk, verified; raises ``Retry`` when they cannot be had now,
+    ``Refused`` when one is on a host outside ``hosts`` (None: any host)."""
     label = spec(row["ecosystem"], row["name"], row["version"])
+    files = refs(row)
+    for ref in files:
+        if hosts is not None and host_of(ref.url) not in hosts:
+            raise Refused(f"{label} file {ref.filename} is served from {host_of(ref.url)}, not "
+                          f"the registry's host; not downloaded ({redact(ref.url)}). Add the host "
+                          "to download-hosts in watch.toml if it is expected.")
     paths: list[Path] = []
-    for ref in refs(row):
+    for ref in files:
         try:
             path, _ = cache.fetch(client, ref.url, ref.filename, ref.expected(),
                                   what=f"{label} file {ref.filename}")
+        except NotFound as exc:
+            raise Retry(str(exc), gone=True) from None
         except FetchError as exc:
             raise Retry(str(exc)) from None
         except httpx.HTTPError as exc:
@@ -70,15 +103,28 @@ def materialize(row: Mapping[str, Any], client: httpx.Client, cache: Cache) -> T
 
 
 def process(row: Mapping[str, Any], previous: Mapping[str, Any] | None, policy: Policy,
-            client: httpx.Client, cache: Cache) -> Outcome:
-    target = materialize(row, client, cache)
+            client: httpx.Client, cache: Cache, hosts: Collection[str] | None = None) -> Outcome:
+    try:
+        target = materialize(row, client, cache, hosts)
+    except Refused as exc:
+        return Outcome((), 0, str(exc), None)
     if not target.files and target.path is None:
         return Outcome((), 0, "the release has no files", None)
-    old = materialize(previous, client, cache) if previous is not None else None
-    if old is None or previous is None:
-        report = scan_targets([target], policy)
-        summary = report.targets[0]
-        return Outcome(report.findings, summary.files, summary.error, None)
-    result = diff(old, target, policy)
+    old, note = None, None
+    if previous is not None:
+        try:
+            old = materialize(previous, client, cache, hosts)
+        except (Refused, Retry) as exc:
+            if isinstance(exc, Retry) and not exc.gone:
+                raise  # a transient failure: compare later rather than alert on everything
+            # Unpublished or unreachable for good: every finding counts as new (never fewer).
+            note = f"previous release {previous['version']} unavailable ({exc}); scanned in full"
+    with _SCAN:
+        if old is None or previous is None:
+            report = scan_targets([target], policy)
+            summary = report.targets[0]
+            error = "; ".join(e for e in (summary.error, note) if e) or None
+            return Outcome(report.findings, summary.files, error, None)
+        result = diff(old, target, policy)
     error = result.new.error or (f"previous release: {result.old.error}" if result.old.error else None)
     return Outcome(result.report.findings, result.new.files, error, previous["version"])

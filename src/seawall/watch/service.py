@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, TextIO
 
 from packaging.version import InvalidVersion, Version
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import RowMapping
 
 from seawall.fetch import npm as npm_fetch
@@ -39,6 +40,10 @@ log = logging.getLogger("seawall.watch")
 FEED_NPM, FEED_PYPI = "npm-changes", "pypi-updates"
 DAY = 86400.0
 NEVER = 10 * 365 * DAY
+GIVE_UP_ATTEMPTS = 8
+"""A release whose file the registry answers 404/410 for (a CDN may lag the document by
+minutes), or whose processing fails inside seawall, is tried this often, then recorded ``done``
+with the error (shown by ``watch status``). Outages are retried for as long as they last."""
 
 
 def failpoint(name: str) -> None:
@@ -73,12 +78,12 @@ class Watcher:
         self.engine = db.connect(cfg.database)
         db.migrate(self.engine)
         self.store = Store(self.engine)
-        self.budget = net.Budget(cfg.politeness)
+        self.stopping = threading.Event()
+        self.budget = net.Budget(cfg.politeness, stop=self.stopping)
         self.client = net.new_client(cfg.politeness, cfg.user_agent, self.budget)
         self.cache = Cache(cache_root(cfg.cache_dir))
         self.policy = cfg.engine_settings()
         self.pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="seawall-watch")
-        self.stopping = threading.Event()
         self.hooks: dict[str, Webhook] = {f"webhook:{h.name}": h for h in cfg.webhooks}
         self.channels = list(self.hooks) + (["log"] if cfg.stdout else [])
         self.feed_due: dict[str, float] = {}
@@ -89,10 +94,22 @@ class Watcher:
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
         started = self.clock()
         self.setup()
+        outages = 0
         while not self.stopping.is_set():
-            self.cycle()
-            if until_idle and self.idle():
-                break
+            try:
+                self.cycle()
+                outages = 0
+                if until_idle and self.idle():
+                    break
+            except sa_exc.OperationalError as exc:  # the database restarts, fills up, locks
+                outages += 1  # nothing is lost: every step resumes from committed state
+                delay = net.backoff(outages - 1, self.cfg.politeness.backoff_base,
+                                    self.cfg.politeness.max_backoff)
+                reason = str(exc.orig or exc).splitlines()[0] if str(exc.orig or exc) else ""
+                log.error("the database is unavailable (%s: %s); retrying in %.1f s",
+                          type(exc.orig or exc).__name__, reason, delay)
+                self.stopping.wait(delay)
+                continue
             if max_seconds is not None and self.clock() - started > max_seconds:
                 break
             self.stopping.wait(self.tick)
@@ -163,13 +180,18 @@ class Watcher:
         updates, cursor = sources.poll_pypi_updates(self.client, url,
                                                     float(stored) if stored else None)
         own = {name for eco, name in self.cfg.watched() if eco == "pypi"}
-        until = self.clock() + self.cfg.recheck_days * DAY
-        rows = []
-        for update in updates:
+        rows, seen = [], set()
+        for update in updates:  # newest first: a project's newest release sets its window
+            if update.name in seen:
+                continue
+            seen.add(update.name)
             if update.name in own:
                 rows.append(("pypi", update.name, "config", None))
             elif self.cfg.hunt_all and self.cfg.index is not None:
-                rows.append(("pypi", update.name, "feed", until))
+                # PyPI's 14 days run from the upload, so an item announced again (the feed is
+                # read from the cursor's second on) does not stretch the window.
+                rows.append(("pypi", update.name, "feed",
+                             update.when + self.cfg.recheck_days * DAY))
         if cursor is not None:
             self.store.signal_packages(rows, FEED_PYPI, repr(cursor), self.clock())
 
@@ -193,19 +215,23 @@ class Watcher:
         try:
             poll: sources.Poll = future.result()
         except FetchError as exc:
-            pause = self.budget.failed(host)
+            # A host already paused is not an error of its own: do not lengthen its pause.
+            pause = (self.budget.paused(host) if isinstance(exc, net.HostPaused)
+                     else self.budget.failed(host))
             delay = max(pause, net.backoff(package["failures"], self.cfg.politeness.backoff_base,
                                            self.cfg.politeness.max_backoff))
             self.store.poll_failed(package["id"], now, str(exc), now + delay)
             log.warning("%s: %s; next poll in %.1f s", label, exc, delay)
             return
         self.budget.succeeded(host)
-        feed_npm = package["origin"] == "feed" and package["ecosystem"] == "npm"
-        next_poll = now + (NEVER if feed_npm else self.cfg.interval)
+        # An npm package announced by the feed is read once; if its document is not there yet
+        # (a replica behind the feed), it is asked again until its watch window closes.
+        once = package["origin"] == "feed" and package["ecosystem"] == "npm" and not poll.missing
+        next_poll = now + (NEVER if once else self.cfg.interval)
         newest = latest(package["ecosystem"], [f.version for f in poll.releases])
         added = self.store.poll_succeeded(
             package, poll.releases, poll.etag, now, next_poll, backfill=self.cfg.backfill,
-            latest=newest, recheck_seconds=self.cfg.recheck_days * DAY)
+            latest=newest, recheck_seconds=self.cfg.recheck_days * DAY, recent=DAY)
         if added:
             log.info("%s: %d release(s) to scan", label, added)
 
@@ -230,7 +256,8 @@ class Watcher:
     def _process(self, row: RowMapping) -> Outcome:
         previous = (self.store.release(row["ecosystem"], row["name"], row["previous"])
                     if row["previous"] else None)
-        return process(row, previous, self.policy, self.client, self.cache)
+        return process(row, previous, self.policy, self.client, self.cache,
+                       self.cfg.hosts(row["ecosystem"]))
 
     def _processed(self, row: RowMapping, future: Future[Outcome]) -> None:
         now = self.clock()
@@ -238,16 +265,22 @@ class Watcher:
         try:
             outcome = future.result()
         except Retry as exc:
+            if exc.gone and row["attempts"] + 1 >= GIVE_UP_ATTEMPTS:
+                self.store.give_up(row["id"], f"not downloadable: {exc}", now)
+                log.warning("%s: %s; gave up after %d attempts", label, exc, GIVE_UP_ATTEMPTS)
+                return
             delay = net.backoff(row["attempts"], self.cfg.politeness.backoff_base,
                                 self.cfg.politeness.max_backoff)
             self.store.retry_later(row["id"], str(exc), now + delay)
             log.warning("%s: %s; retrying in %.1f s", label, exc, delay)
             return
         except Exception as exc:  # noqa: BLE001 - one release never stops the watcher
-            delay = self.cfg.politeness.max_backoff
-            self.store.retry_later(row["id"], f"internal error: {type(exc).__name__}: {exc}",
-                                   now + delay)
+            error = f"internal error: {type(exc).__name__}: {exc}"
             log.exception("%s: internal error", label)
+            if row["attempts"] + 1 >= GIVE_UP_ATTEMPTS:  # a bug, not an outage: bounded
+                self.store.give_up(row["id"], error, now)
+                return
+            self.store.retry_later(row["id"], error, now + self.cfg.politeness.max_backoff)
             return
         failpoint("scanned")
         queued = self._alerts_for(row, outcome.findings)
@@ -255,9 +288,10 @@ class Watcher:
                             files=outcome.files)
         failpoint("stored")
         worst = max((f.severity for f in outcome.findings), default=None)
-        log.info("%s: scanned %d file(s), %d new finding(s)%s%s", label, outcome.files,
-                 len(outcome.findings), f" (worst: {worst.label})" if worst is not None else "",
-                 f"; error: {outcome.error}" if outcome.error else "")
+        log.log(logging.WARNING if outcome.error else logging.INFO,
+                "%s: scanned %d file(s), %d new finding(s)%s%s", label, outcome.files,
+                len(outcome.findings), f" (worst: {worst.label})" if worst is not None else "",
+                f"; error: {outcome.error}" if outcome.error else "")
 
     def _alerts_for(self, row: RowMapping, found: tuple[Finding, ...]) -> list[NewAlert]:
         queued = []
@@ -273,28 +307,46 @@ class Watcher:
 
     # -- alerts -------------------------------------------------------------------------------
     def deliver_alerts(self) -> None:
+        """Send due alerts. A channel that fails (or asked for a pause) is not tried again in
+        this pass: its other alerts wait as long as it does, without spending attempts, so a
+        receiver that hangs costs one timeout per backoff, not one per queued alert."""
+        resume: dict[str, float] = {}  # channel -> when it may be tried again
         for alert in self.store.due_alerts(self.clock(), limit=200):
-            doc = json.loads(alert["payload"])
+            channel = alert["channel"]
+            hook = self.hooks.get(channel)
+            if channel not in resume and hook is not None:
+                paused = self.budget.paused(net.host_of(hook.url))
+                if paused > 0:  # the receiver asked for a pause: wait it out, not blocking
+                    resume[channel] = self.clock() + paused
+            if channel in resume:
+                self.store.postpone_alert(alert["id"], resume[channel])
+                continue
             try:
-                if alert["channel"] == "log":
-                    self._log_line(doc)
+                if channel == "log":
+                    self._log_line(json.loads(alert["payload"]))
+                elif hook is None:
+                    raise RuntimeError("this channel is no longer configured")
                 else:
-                    hook = self.hooks.get(alert["channel"])
-                    if hook is None:
-                        raise RuntimeError("this channel is no longer configured")
-                    alerts.deliver(self.client, hook, doc, alert["alert_key"])
+                    alerts.deliver(self.client, hook, json.loads(alert["payload"]),
+                                   alert["alert_key"])
             except Exception as exc:  # noqa: BLE001 - an unreachable receiver is retried
-                attempts = alert["attempts"] + 1
-                give_up = attempts >= self.cfg.max_alert_attempts
-                delay = net.backoff(attempts - 1, self.cfg.politeness.backoff_base,
-                                    self.cfg.politeness.max_backoff)
-                self.store.alert_failed(alert["id"], f"{type(exc).__name__}: {exc}",
-                                        self.clock() + delay, give_up)
-                log.warning("alert %s via %s failed (%s); %s", alert["alert_key"], alert["channel"],
-                            exc, "giving up" if give_up else f"retrying in {delay:.1f} s")
+                resume[channel] = self._alert_failed(alert, hook, exc)
                 continue
             failpoint("sent")
             self.store.alert_sent(alert["id"], self.clock())
+
+    def _alert_failed(self, alert: RowMapping, hook: Webhook | None, exc: Exception) -> float:
+        """Record a failed attempt; returns when the channel may be tried again."""
+        attempts = alert["attempts"] + 1
+        give_up = attempts >= self.cfg.max_alert_attempts
+        delay = max(net.backoff(attempts - 1, self.cfg.politeness.backoff_base,
+                                self.cfg.politeness.max_backoff),
+                    self.budget.paused(net.host_of(hook.url)) if hook else 0.0)
+        retry_at = self.clock() + delay
+        self.store.alert_failed(alert["id"], f"{type(exc).__name__}: {exc}", retry_at, give_up)
+        log.warning("alert %s via %s failed (%s); %s", alert["alert_key"], alert["channel"],
+                    exc, "giving up" if give_up else f"retrying in {delay:.1f} s")
+        return retry_at
 
     def _log_line(self, doc: dict[str, Any]) -> None:
         todo = " | ".join(doc["actions"])

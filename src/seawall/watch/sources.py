@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
@@ -62,6 +63,8 @@ class Found:
     version: str
     files: tuple[FileRef, ...]
     previous: str | None
+    published: float | None = None
+    """When the registry says it was published (npm ``time``), as UNIX seconds."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def _npm_releases(body: bytes, url: str, registry: str, name: str) -> list[Found
     versions = doc.get("versions")
     if not isinstance(versions, dict):
         return []
+    times = doc.get("time") if isinstance(doc.get("time"), dict) else {}
     found = []
     for version, meta in versions.items():
         dist = meta.get("dist") if isinstance(meta, dict) else None
@@ -113,8 +117,20 @@ def _npm_releases(body: bytes, url: str, registry: str, name: str) -> list[Found
             continue
         filename = unquote(urlsplit(tarball).path.rsplit("/", 1)[-1]) or "package.tgz"
         ref = FileRef.of(filename, tarball, npm_fetch.expected_digest(dist))
-        found.append(Found(version, (ref,), npm_fetch.previous_version(versions, version)))
+        found.append(Found(version, (ref,), npm_fetch.previous_version(versions, version),
+                           _timestamp(times.get(version))))
     return found
+
+
+def _timestamp(value: Any) -> float | None:
+    """An ISO 8601 time (npm writes ``2026-11-25T10:00:00.000Z``) as UNIX seconds."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=when.tzinfo or timezone.utc).timestamp()
 
 
 def _pypi_releases(body: bytes, content_type: str, url: str, name: str) -> list[Found]:
@@ -153,8 +169,11 @@ def poll_npm_changes(client: httpx.Client, url: str, since: str | None,
             name = row.get("id")
             if isinstance(name, str) and not name.startswith("_design/"):
                 names.append(name)
-        last = body.get("last_seq", results[-1].get("seq") if results else cursor)
-        cursor = last if isinstance(last, str) else msgspec.json.encode(last).decode()
+        last = body.get("last_seq")
+        if last is None and results:
+            last = results[-1].get("seq")
+        if last is not None:  # opaque: kept as sent (JSON text when not a string)
+            cursor = last if isinstance(last, str) else msgspec.json.encode(last).decode()
         if len(results) < limit:
             break
     return list(dict.fromkeys(names)), cursor
@@ -176,7 +195,9 @@ def poll_pypi_updates(client: httpx.Client, url: str, cursor: float | None
         doc = get_document(client, page_url, accept="application/rss+xml, application/xml",
                            what="the PyPI updates feed")
         items = parse_rss(doc.body)
-        fresh = [u for u in items if cursor is None or u.when > cursor]
+        # ``>=``: pubDate has one-second resolution, so an item of the cursor's own second may
+        # not have been listed yet; announcing the last one again costs one early poll.
+        fresh = [u for u in items if cursor is None or u.when >= cursor]
         updates.extend(fresh)
         if cursor is None or not items or len(fresh) < len(items):
             break  # reached what we had seen (or a first run: one page is enough)

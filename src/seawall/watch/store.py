@@ -106,8 +106,13 @@ class Store:
 
     def poll_succeeded(self, package: RowMapping, found: Sequence[Found], etag: str | None,
                        now: float, next_poll: float, *, backfill: str, latest: str | None,
-                       recheck_seconds: float) -> int:
-        """Record what a poll saw; returns how many releases became pending."""
+                       recheck_seconds: float, recent: float = 0.0) -> int:
+        """Record what a poll saw; returns how many releases became pending.
+
+        On first sight, ``backfill`` decides, except that a version published within
+        ``recent`` seconds before the package was added is always scanned: a package first
+        heard of through the feed was announced for a release that need not be ``latest``
+        (a pre-release, a patch to an older line)."""
         with self.engine.begin() as conn:
             known = {r.version: r for r in conn.execute(
                 sa.select(releases.c.id, releases.c.version, releases.c.files_sig,
@@ -122,7 +127,9 @@ class Store:
                 old = known.get(item.version)
                 if old is None:
                     wanted = (not first_sight or backfill == "all"
-                              or (backfill == "latest" and item.version == latest))
+                              or (backfill == "latest" and item.version == latest)
+                              or (item.published is not None
+                                  and item.published >= package["added_at"] - recent))
                     pending += wanted
                     rows.append({"ecosystem": package["ecosystem"], "name": package["name"],
                                  "version": item.version, "state": "pending" if wanted else "skipped",
@@ -180,6 +187,12 @@ class Store:
                 state="done", processed_at=now, error=error, new_findings=len(found),
                 scanned_files=files, attempts=releases.c.attempts + 1))
 
+    def give_up(self, release_id: int, error: str, now: float) -> None:
+        """``done`` with the error, keeping what an earlier scan of it found and queued."""
+        with self.engine.begin() as conn:
+            conn.execute(releases.update().where(releases.c.id == release_id).values(
+                state="done", processed_at=now, error=error, attempts=releases.c.attempts + 1))
+
     def retry_later(self, release_id: int, error: str, next_attempt: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(releases.update().where(releases.c.id == release_id).values(
@@ -196,6 +209,12 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(alerts.update().where(alerts.c.id == alert_id).values(
                 state="sent", sent_at=now, attempts=alerts.c.attempts + 1, last_error=None))
+
+    def postpone_alert(self, alert_id: int, next_attempt: float) -> None:
+        """Not tried (its receiver asked for a pause): later, without spending an attempt."""
+        with self.engine.begin() as conn:
+            conn.execute(alerts.update().where(alerts.c.id == alert_id)
+                         .values(next_attempt=next_attempt))
 
     def alert_failed(self, alert_id: int, error: str, next_attempt: float, give_up: bool) -> None:
         with self.engine.begin() as conn:

@@ -2,7 +2,8 @@
 
 GET only; everything shown is HTML-escaped and already redacted (see ``status``). A strict
 Content-Security-Policy forbids scripts altogether: the page is plain HTML that refreshes
-itself every 30 seconds.
+itself every 30 seconds. Bound to a loopback address, it answers only requests whose ``Host``
+names loopback, so a web page the operator visits cannot read it through DNS rebinding.
 """
 
 from __future__ import annotations
@@ -84,13 +85,21 @@ def release_html(release: dict[str, Any], found: list[dict[str, Any]]) -> str:
         + "<p><a href=/>back</a></p>")
 
 
-def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def make_handler(engine: Engine, hosts: frozenset[str] | None = None
+                 ) -> type[BaseHTTPRequestHandler]:
+    """``hosts``: the ``Host`` header values to answer (None: any)."""
+
     class Handler(BaseHTTPRequestHandler):
         server_version = f"seawall/{__version__}"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             path = self.path.split("?", 1)[0]
-            if path == "/":
+            if hosts is not None and (self.headers.get("Host") or "").lower() not in hosts:
+                self._send(421, page("Misdirected request", "<p>unknown host</p>"), "text/html")
+            elif path == "/":
                 self._send(200, index_html(gather(engine)), "text/html; charset=utf-8")
             elif path == "/status.json":
                 self._send(200, json.dumps(gather(engine), default=str), "application/json")
@@ -121,5 +130,9 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
 
 def make_server(engine: Engine, host: str, port: int) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), make_handler(engine))
+    if host in LOOPBACK:
+        bound = server.server_address[1]
+        names = {f"{name}:{bound}" for name in ("127.0.0.1", "localhost", "[::1]")}
+        server.RequestHandlerClass = make_handler(engine, frozenset(names))
     server.daemon_threads = True
     return server
