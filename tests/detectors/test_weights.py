@@ -339,8 +339,12 @@ def test_legacy_torch_pickle_is_never_unpickled(tmp_path: Path, monkeypatch: pyt
     framed = legacy_torch_bytes({"w": 1}, ["0", "1", "2"], protocol=4)
     findings = scan(pack({"old/pytorch_model.bin": evil, "old/v4.ckpt": framed}, "zip", tmp_path / "a"))
     assert summary(findings) == [("weights.pytorch", "old/pytorch_model.bin", "low"),
-                                 ("weights.pytorch", "old/v4.ckpt", "low")]
-    found = by_path(findings)
+                                 ("weights.pytorch", "old/v4.ckpt", "low"),
+                                 ("weights.unsafe-pickle", "old/pytorch_model.bin", "critical")]
+    unsafe = [f for f in findings if f.rule == "weights.unsafe-pickle"][0]
+    assert unsafe.evidence["dangerous"] == [f"{os.system.__module__}.system"]
+    assert unsafe.evidence["called"] == [f"{os.system.__module__}.system"]
+    found = by_path([f for f in findings if f.rule == "weights.pytorch"])
     assert found["old/pytorch_model.bin"].evidence["serialization"] == "legacy"
     assert found["old/pytorch_model.bin"].evidence["tensors"] == 2
     assert found["old/v4.ckpt"].evidence["tensors"] == 3
@@ -535,7 +539,8 @@ def test_rules_are_documented() -> None:
     ids = [rule.id for rule in RULES]
     assert ids == sorted(set(ids), key=ids.index)
     for rule in RULES:
-        assert rule.id.startswith("weights.") and "50 MiB" in rule.help
+        sized = rule.id != "weights.unsafe-pickle"  # code execution is not a matter of size
+        assert rule.id.startswith("weights.") and ("50 MiB" in rule.help) is sized
         assert rule.examples["match"] and rule.examples["no_match"]
 
 
@@ -556,3 +561,77 @@ def test_zip_with_an_empty_member_name_is_not_an_error(tmp_path: Path) -> None:
     result = Engine().scan_target(Target("odd", path=target))
     assert result.errors == []
     assert [f.rule for f in result.findings if f.rule.startswith("weights.")] == []
+
+
+# -- weights.unsafe-pickle -----------------------------------------------------------------
+class Harmless:
+    """A class outside the allowlist that does nothing: still reported, at medium."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (collections_counter(), ())
+
+
+def collections_counter() -> Any:
+    import collections
+
+    return collections.Counter
+
+
+class Exec:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (exec, ("open('/nonexistent/x', 'w')",))
+
+
+def test_unsafe_pickles_are_reported_without_running(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "ran"
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, _refuse)
+    evil_zip = torch_zip_bytes(extra={})
+    evil_zip = _torch_zip_with_pickle(pickle.dumps({"w": Payload(marker)}, protocol=2))
+    tree = {
+        "pkg/ckpt.pt": evil_zip,
+        "pkg/renamed.txt": pickle.dumps(Payload(marker), protocol=4),
+        "pkg/proto0.pkl": pickle.dumps(Payload(marker), protocol=0),
+        "pkg/exec.pkl": pickle.dumps([1, Exec()], protocol=2),
+        "pkg/counter.pkl": pickle.dumps(Harmless(), protocol=3),
+        "pkg/clean.pkl": pickle.dumps({"a": [1, 2.5, "x"]}, protocol=4),
+        "pkg/clean.pt": torch_zip_bytes(),
+        "pkg/notes.txt": b"cats\ndogs\nare not a pickle.",
+    }
+    findings = scan(pack(tree, "tgz", tmp_path))
+    system = f"{os.system.__module__}.system"
+    assert sorted((f.rule, f.path, f.severity.label, tuple(f.evidence.get("dangerous", ())))
+                  for f in findings if f.rule == "weights.unsafe-pickle") == [
+        ("weights.unsafe-pickle", "pkg/ckpt.pt", "critical", (system,)),
+        ("weights.unsafe-pickle", "pkg/counter.pkl", "medium", ()),
+        ("weights.unsafe-pickle", "pkg/exec.pkl", "critical", ("builtins.exec",)),
+        ("weights.unsafe-pickle", "pkg/proto0.pkl", "critical", (system,)),
+        ("weights.unsafe-pickle", "pkg/renamed.txt", "critical", (system,)),
+    ]
+    found = {f.path: f for f in findings if f.rule == "weights.unsafe-pickle"}
+    assert found["pkg/ckpt.pt"].evidence["member"] == "archive/data.pkl"
+    assert found["pkg/counter.pkl"].evidence["globals"] == ["collections.Counter"]
+    assert "posix.system" in found["pkg/renamed.txt"].message or "nt.system" in found[
+        "pkg/renamed.txt"].message
+    assert not marker.exists()
+
+
+def _torch_zip_with_pickle(data_pkl: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", data_pkl)
+        zf.writestr("archive/version", b"3\n")
+        zf.writestr("archive/data/0", b"\0" * 16)
+    return buf.getvalue()
+
+
+def test_pickle_walker_limits_and_corruption() -> None:
+    from seawall.models.pickles import scan_pickle
+
+    cut = pickle.dumps(Payload(Path("/tmp/x")), protocol=2)[:-5]
+    result = scan_pickle(cut)
+    assert not result.complete and result.dangerous  # the global was seen before the cut
+    assert scan_pickle(b"\x80\x02garbage").complete is False
+    deep = b"\x80\x02" + b"(" * 100_000 + b"."
+    assert scan_pickle(deep).complete is False

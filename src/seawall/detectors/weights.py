@@ -7,7 +7,8 @@ a TensorFlow SavedModel, which is a folder layout (``saved_model.pb`` beside
 
 Nothing is ever deserialised: pickles are recognised by a byte pattern and walked
 opcode by opcode at most (``pickletools.genops`` never imports or calls anything), and
-no ML framework is imported. Headers are read by slicing only the bytes they occupy, so
+no ML framework is imported. The walk (``seawall.models.pickles``) lists every global a
+pickle names; those outside a data-only allowlist are ``weights.unsafe-pickle`` findings. Headers are read by slicing only the bytes they occupy, so
 a multi-gigabyte memory-mapped checkpoint costs a few pages.
 
 Severity follows size, because a 2 GB checkpoint is a leak and a 3 KB array in a test
@@ -31,6 +32,7 @@ from typing import Any, TypeGuard
 from seawall.artifacts.base import SEP
 from seawall.detectors.base import Detector, FileView, Rule
 from seawall.findings import Finding, Severity
+from seawall.models.pickles import ScanResult, scan_pickle
 
 MiB = 1024 * 1024
 HIGH_BYTES = 50 * MiB
@@ -144,6 +146,28 @@ RULES = (
           generic=True, match="embeddings.npy", no_match="numpy test data (info)"),
 )
 
+UNSAFE_PICKLE = Rule(
+    "weights.unsafe-pickle", "Pickle that runs code when loaded", Severity.CRITICAL,
+    "A pickle (a PyTorch checkpoint, a .pkl) that imports a callable outside the data-only "
+    "allowlist, such as `os.system`, `builtins.exec` or `subprocess.Popen`.",
+    help="Loading a pickle (`pickle.load`, `torch.load` without `weights_only=True`, "
+         "`joblib.load`) imports every global it names and calls what it is told to: a "
+         "checkpoint naming `os.system` runs a shell command on the machine that loads it. "
+         "Seawall walks the opcodes symbolically (never unpickling) and lists every global "
+         "outside an allowlist of tensor rebuilds, storages, `OrderedDict` and NumPy array "
+         "reconstruction. Globals that execute code, spawn processes or touch files and the "
+         "network (`os`, `posix`, `subprocess`, `builtins.exec/eval/getattr`, `runpy`, "
+         "`socket`...) are critical; other unknown globals (a training script's classes) are "
+         "medium: they run that class's code on load.",
+    fix="Do not publish it; re-save the weights as safetensors, and treat any machine that "
+        "loaded this file as compromised.",
+    examples={"match": ["checkpoint whose data.pkl calls posix.system"],
+              "no_match": ["torch.save state dict of tensors (only _rebuild_tensor_v2)"]},
+)
+RULES = RULES + (UNSAFE_PICKLE,)
+PICKLE_HEAD = re.compile(rb"\A(?:\x80[\x02-\x05]|c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n|\(c[A-Za-z_])")
+"""A pickle's first bytes: a protocol 2-5 header, or a protocol 0/1 GLOBAL (the classic payload)."""
+
 GENERIC_FORMATS = frozenset({"npy", "npz", "hdf5"})
 
 # -- magics ---------------------------------------------------------------------------
@@ -199,6 +223,8 @@ class Found:
     format: str
     evidence: dict[str, Any] = field(default_factory=dict)
     generic: bool = False
+    pickles: list[tuple[str, ScanResult]] = field(default_factory=list)
+    """Pickles walked inside the file (member name, what they reference)."""
 
 
 # -- the detector ----------------------------------------------------------------------
@@ -236,7 +262,28 @@ class WeightsDetector(Detector):
             return
         if view.container:
             self._claim(view)
-        yield self._report(view.path, view.size, found)
+        if found.rule != UNSAFE_PICKLE.id:
+            yield self._report(view.path, view.size, found)
+        for member, result in found.pickles:
+            if result.unsafe:
+                yield self._unsafe(view.path, member, result)
+
+    def _unsafe(self, path: str, member: str, result: ScanResult) -> Finding:
+        dangerous = result.dangerous
+        names = dangerous or result.unsafe
+        evidence: dict[str, Any] = {"globals": result.unsafe[:20], "dangerous": dangerous[:20]}
+        if member:
+            evidence["member"] = member
+        if not result.complete:
+            evidence["walk_stopped"] = result.error
+        called = sorted({c.removesuffix(".__setstate__") for c in result.called} & set(names))
+        if called:
+            evidence["called"] = called[:20]
+        where = f" in {member}" if member else ""
+        message = (f"pickle{where} references {', '.join(names[:3])}"
+                   f"{' and more' if len(names) > 3 else ''}: loading it would run that code")
+        return self.finding(UNSAFE_PICKLE.id, path, message, evidence,
+                            severity=Severity.CRITICAL if dangerous else Severity.MEDIUM)
 
     def partial(self) -> tuple[set[str], dict[str, dict[str, Any]]]:
         return self.claimed, self.savedmodels
@@ -326,6 +373,8 @@ def _sniff(view: FileView) -> str | None:
         head[2:14] == TORCH_MAGIC or (head[2:3] == b"\x95" and bytes(data[11:23]) == TORCH_MAGIC)
     ):
         return "torch-legacy"
+    if PICKLE_HEAD.match(bytes(data[:200])) and _ends_like_pickle(view):
+        return "pickle"
     if (len(head) > 9 and head[8:9] == b"{" and head[9:10] in b'" \t\r\n}'
             and 2 <= struct.unpack_from("<Q", head)[0] <= SAFETENSORS_MAX_HEADER):
         return "safetensors"
@@ -506,6 +555,20 @@ def _ggml(view: FileView) -> Found | None:
 
 
 # -- PyTorch legacy pickle --------------------------------------------------------------
+def _ends_like_pickle(view: FileView) -> bool:
+    """A whole pickle ends with STOP (``.``); a cut one is judged by its head alone."""
+    return not view.complete or bytes(view.content.data[view.size - 1 : view.size]) == b"."
+
+
+def _plain_pickle(view: FileView) -> Found | None:
+    """Any other pickle: reported only when it references a global outside the allowlist."""
+    result = scan_pickle(bytes(view.content.data[:MAX_PICKLE_BYTES]))
+    cut_binary = not view.complete and bytes(view.content.data[:1]) == b"\x80"
+    if not result.complete and not cut_binary:
+        return None  # text that merely starts like a protocol-0 GLOBAL: not a pickle
+    return Found(UNSAFE_PICKLE.id, "pickle", pickles=[("", result)])
+
+
 def _torch_legacy(view: FileView) -> Found | None:
     """``torch.save(_use_new_zipfile_serialization=False)``: five pickles, then storages.
 
@@ -517,7 +580,8 @@ def _torch_legacy(view: FileView) -> Found | None:
     storages = _legacy_storage_count(view.content.data)
     if storages is not None:
         evidence["tensors"] = storages
-    return Found("weights.pytorch", "pytorch", evidence)
+    walked = scan_pickle(bytes(view.content.data[:MAX_PICKLE_BYTES]), count=5)
+    return Found("weights.pytorch", "pytorch", evidence, pickles=[("", walked)])
 
 
 def _legacy_storage_count(data: Any) -> int | None:
@@ -789,6 +853,8 @@ def _zip_model(view: FileView) -> Found | None:
             found = _zip_layout(infos)
             if found is not None and found.format == "npz":
                 found.evidence.update(_npz_arrays(archive, infos))
+            if found is not None and found.format in ("pytorch", "torchscript"):
+                found.pickles = _zip_pickles(archive, infos)
             return found
     except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError, struct.error):
         pass
@@ -811,6 +877,19 @@ def _zip_layout(infos: list[zipfile.ZipInfo], partial: bool = False) -> Found | 
     if not partial and all(n.endswith(".npy") for n in names):
         return Found("weights.numpy", "npz", {"tensors": len(names)}, generic=True)
     return None
+
+
+def _zip_pickles(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[tuple[str, ScanResult]]:
+    """Walk every ``.pkl`` member of a checkpoint (data.pkl, constants.pkl), bounded."""
+    walked = []
+    for info in infos:
+        if info.filename.endswith(".pkl") and info.file_size <= MAX_PICKLE_BYTES:
+            try:
+                data = archive.read(info)
+            except (zipfile.BadZipFile, OSError, NotImplementedError, EOFError, ValueError):
+                continue
+            walked.append((info.filename, scan_pickle(data)))
+    return walked
 
 
 def _torch_zip(infos: list[zipfile.ZipInfo], prefix: str, rest: set[str], partial: bool) -> Found:
@@ -925,6 +1004,7 @@ READERS = {
     "gguf": _gguf,
     "ggml": _ggml,
     "torch-legacy": _torch_legacy,
+    "pickle": _plain_pickle,
     "npy": _npy,
     "hdf5": _hdf5,
     "tflite": _tflite,
