@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 SPEC = "npm:@anthropic-ai/claude-code@2.1.88"

@@ -159,10 +159,13 @@ def _apply(options):  # type: ignore[no-untyped-def]
 @click.option("--against-previous", is_flag=True,
               help="With one npm:/pypi: spec: diff it against the release before it on the "
                    "registry and report only what it newly exposes (as `seawall diff`).")
+@click.option("--index", "index", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also report copies of the private code fingerprinted in this index "
+                   "(`seawall index add`; needs seawall[hunt]).")
 @_apply(common_options)
 def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str | None,
          baseline: Path | None, no_progress: bool, summary: Path | None, against_previous: bool,
-         config: Path | None, cache_dir: Path | None,
+         index: Path | None, config: Path | None, cache_dir: Path | None,
          jobs: int | None) -> None:
     """Scan release artifacts and report what must not ship.
 
@@ -178,6 +181,12 @@ def scan(targets: tuple[str, ...], fmt: str, output: Path | None, fail_on: str |
         policy = _policy(config, fail_on, baseline, jobs)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    if index is not None:
+        if not index.is_file():
+            raise click.UsageError(f"--index {index}: no such file")
+        detectors = {**policy.detectors,
+                     "codecopy": {**policy.detectors.get("codecopy", {}), "index": str(index)}}
+        policy = dataclasses.replace(policy, detectors=detectors)
     if against_previous:
         if len(targets) != 1:
             raise click.UsageError("--against-previous takes exactly one npm: or pypi: spec")

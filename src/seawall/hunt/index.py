@@ -1,0 +1,315 @@
+"""The private index: fingerprints and line numbers of the originals, never their text.
+
+On-disk format, version 1 (``docs/hunt.md`` is the full specification)::
+
+    offset 0   8 bytes   magic b"SWLHUNT\\0"
+    offset 8   u32 LE    format version (1)
+    offset 12  u32 LE    header length H
+    offset 16  H bytes   header: UTF-8 JSON (parameters, labels, file table, sections)
+    then zero padding to a multiple of 8, then the arrays of each section back to back
+    (little-endian, each starting at a multiple of 8), in the order the header lists them.
+
+Section ``kgram`` holds ``hash`` u64 (sorted ascending), ``file`` u32, ``exact`` u32,
+``first`` u32, ``last`` u32; section ``shingle`` holds ``hash``, ``file``, ``first``,
+``last``. One row per distinct (hash, file). Loading maps the file and wraps the arrays
+without copying, so even a 5-million-line index opens in milliseconds; it is checked
+(sizes, order, file ids) before use, because an index may come from someone else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from seawall.hunt.fingerprint import K, SHINGLE, Fingerprint
+from seawall.hunt.lexer import NORMALISER
+
+MAGIC = b"SWLHUNT\0"
+VERSION = 1
+DF_CAP = 10
+"""A fingerprint found in more original files than this is internal boilerplate: it
+says nothing about which file was copied, so it never counts."""
+_PREAMBLE = struct.Struct("<8sII")
+MAX_HEADER = 1 << 30
+
+KGRAM_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("exact", "<u4"), ("first", "<u4"),
+                ("last", "<u4"))
+SHINGLE_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("first", "<u4"), ("last", "<u4"))
+
+
+class IndexFormatError(ValueError):
+    """The file is not a readable index of a version this seawall understands."""
+
+
+@dataclass
+class Original:
+    label: str
+    path: str
+    language: str
+    lines: int
+    kgrams: int = 0
+    """k-grams that count (after the stoplist and the document-frequency cap)."""
+    shingles: int = 0
+    whole: int = 0
+    text: int = 0
+
+
+@dataclass
+class Index:
+    files: list[Original] = field(default_factory=list)
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kgram: dict[str, np.ndarray] = field(default_factory=dict)
+    shingle: dict[str, np.ndarray] = field(default_factory=dict)
+    stoplist: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    _keep: Any = None  # the mapping the arrays view
+
+    def __post_init__(self) -> None:
+        if not self.kgram:
+            self.kgram = _empty(KGRAM_FIELDS)
+        if not self.shingle:
+            self.shingle = _empty(SHINGLE_FIELDS)
+        self._whole: dict[int, list[int]] | None = None
+        self._query: dict[str, np.ndarray] | None = None
+
+    # -- building ------------------------------------------------------------------
+    def replace_label(self, label: str, sources: list[str],
+                      items: Iterable[tuple[str, str, Fingerprint]],
+                      stop: np.ndarray | None = None, stop_info: dict[str, Any] | None = None
+                      ) -> None:
+        """Drop everything ``label`` held, then add ``items`` (path, language, fingerprint)."""
+        keep = np.array([f.label != label for f in self.files], dtype=bool)
+        remap = np.full(len(self.files) + 1, -1, dtype=np.int64)
+        remap[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
+        self.files = [f for f in self.files if f.label != label]
+        kg = _filter_files(self.kgram, remap)
+        sh = _filter_files(self.shingle, remap)
+        new_kg: list[dict[str, np.ndarray]] = [kg]
+        new_sh: list[dict[str, np.ndarray]] = [sh]
+        for path, language, fp in items:
+            fid = len(self.files)
+            self.files.append(Original(label, path, language, fp.lines, whole=fp.whole,
+                                       text=fp.text))
+            ids = np.full(len(fp.kgrams), fid, dtype=np.uint32)
+            new_kg.append(_first_per_hash({"hash": fp.kgrams, "file": ids, "exact": fp.exact,
+                                           "first": fp.first, "last": fp.last}))
+            ids = np.full(len(fp.shingles), fid, dtype=np.uint32)
+            new_sh.append(_first_per_hash({"hash": fp.shingles, "file": ids,
+                                           "first": fp.shingle_first, "last": fp.shingle_last}))
+        self.kgram = _sorted(_concat(new_kg, KGRAM_FIELDS), stop)
+        self.shingle = _sorted(_concat(new_sh, SHINGLE_FIELDS), stop)
+        self.labels.pop(label, None)
+        self.labels[label] = {"sources": sources,
+                              "files": sum(1 for f in self.files if f.label == label)}
+        if stop_info is not None:
+            self.stoplist = stop_info
+        self._count()
+
+    def _count(self) -> None:
+        """Per-file totals of fingerprints that count: the denominators of coverage."""
+        n = len(self.files)
+        kg = np.bincount(self.kgram["file"][self.counting(self.kgram["hash"])], minlength=n)
+        sh = np.bincount(self.shingle["file"][self.counting(self.shingle["hash"])], minlength=n)
+        for i, f in enumerate(self.files):
+            f.kgrams, f.shingles = int(kg[i]), int(sh[i])
+        self._whole = None
+        self._query = None
+
+    @staticmethod
+    def counting(hashes: np.ndarray) -> np.ndarray:
+        """Mask of rows whose hash is in at most ``DF_CAP`` files (rows are sorted)."""
+        if len(hashes) == 0:
+            return np.zeros(0, dtype=bool)
+        lo = np.searchsorted(hashes, hashes, side="left")
+        hi = np.searchsorted(hashes, hashes, side="right")
+        return (hi - lo) <= DF_CAP
+
+    def query_arrays(self) -> dict[str, np.ndarray]:
+        """What every lookup needs, computed once per loaded index (not per file)."""
+        if self._query is None:
+            self._query = {
+                "kgram_file": self.kgram["file"].astype(np.int64),
+                "shingle_file": self.shingle["file"].astype(np.int64),
+                "kgram_total": np.array([max(f.kgrams, 1) for f in self.files], np.float64),
+            }
+        return self._query
+
+    def whole_table(self) -> dict[int, list[int]]:
+        """Originals by whole-stream hash and by text hash (distinct hash spaces)."""
+        if self._whole is None:
+            table: dict[int, list[int]] = {}
+            for i, f in enumerate(self.files):
+                for value in {f.whole, f.text} - {0}:
+                    table.setdefault(value, []).append(i)
+            self._whole = table
+        return self._whole
+
+    # -- storage -------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash never leaves half an index behind."""
+        sections = []
+        for name, fields, arrays in (("kgram", KGRAM_FIELDS, self.kgram),
+                                     ("shingle", SHINGLE_FIELDS, self.shingle)):
+            sections.append({"name": name, "count": int(len(arrays["hash"])),
+                             "arrays": [[f, dt] for f, dt in fields]})
+        header = {
+            "format": "seawall-hunt-index", "version": VERSION,
+            "k": K, "shingle": SHINGLE, "df_cap": DF_CAP, "normaliser": NORMALISER,
+            "stoplist": self.stoplist, "labels": self.labels,
+            "files": [[f.label, f.path, f.language, f.lines, f.kgrams, f.shingles,
+                       f"{f.whole:016x}", f"{f.text:016x}"] for f in self.files],
+            "sections": sections,
+        }
+        raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=".hunt-index-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(_PREAMBLE.pack(MAGIC, VERSION, len(raw)))
+                out.write(raw)
+                out.write(b"\0" * (-(_PREAMBLE.size + len(raw)) % 8))
+                for _name, fields, arrays in (("kgram", KGRAM_FIELDS, self.kgram),
+                                             ("shingle", SHINGLE_FIELDS, self.shingle)):
+                    for f, dt in fields:
+                        data = np.ascontiguousarray(arrays[f], dtype=dt).tobytes()
+                        out.write(data)
+                        out.write(b"\0" * (-len(data) % 8))
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise a shared index
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> "Index":
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < _PREAMBLE.size:
+                    raise IndexFormatError(f"{path}: not a seawall hunt index (too short)")
+                buf: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as exc:
+            raise IndexFormatError(f"{path}: cannot read index: {exc.strerror or exc}") from None
+        try:
+            return cls._parse(buf, size, path)
+        except IndexFormatError:
+            raise
+        except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError,
+                struct.error) as exc:
+            # the mapping is left to the collector: arrays made so far may still view it
+            raise IndexFormatError(f"{path}: corrupt index: {exc}") from None
+
+    @classmethod
+    def _parse(cls, buf: Any, size: int, path: Path) -> "Index":
+        magic, version, hlen = _PREAMBLE.unpack_from(buf, 0)
+        if magic != MAGIC:
+            raise IndexFormatError(f"{path}: not a seawall hunt index (bad magic)")
+        if version > VERSION:
+            raise IndexFormatError(
+                f"{path}: index format version {version} is newer than this seawall reads "
+                f"(version {VERSION}); upgrade seawall or rebuild the index")
+        if version < 1:
+            raise IndexFormatError(f"{path}: unknown index format version {version}")
+        if hlen > min(MAX_HEADER, size - _PREAMBLE.size):
+            raise IndexFormatError(f"{path}: corrupt index: header runs past the end")
+        header = json.loads(bytes(buf[_PREAMBLE.size:_PREAMBLE.size + hlen]))
+        if header.get("version") != version or header.get("k") != K \
+                or header.get("shingle") != SHINGLE:
+            raise IndexFormatError(f"{path}: index parameters do not match this seawall "
+                                   f"(k={header.get('k')}, shingle={header.get('shingle')})")
+        if header.get("normaliser") != NORMALISER:
+            raise IndexFormatError(
+                f"{path}: index made by token normaliser {header.get('normaliser')}, this "
+                f"seawall uses {NORMALISER}: rebuild it (remove the file, then `seawall index "
+                f"add` your sources again)")
+        files = [Original(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]),
+                          int(r[6], 16), int(r[7], 16)) for r in header["files"]]
+        offset = _PREAMBLE.size + hlen
+        offset += -offset % 8
+        sections: dict[str, dict[str, np.ndarray]] = {}
+        for section in header["sections"]:
+            count = int(section["count"])
+            if count < 0:
+                raise IndexFormatError(f"{path}: corrupt index: negative count")
+            arrays = {}
+            for fname, dt in section["arrays"]:
+                dtype = np.dtype(dt)
+                nbytes = count * dtype.itemsize
+                if offset + nbytes > size:
+                    raise IndexFormatError(f"{path}: corrupt index: truncated "
+                                           f"({section['name']}.{fname})")
+                arrays[fname] = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
+                offset += nbytes + (-nbytes % 8)
+            sections[section["name"]] = arrays
+        index = cls(files=files, labels=dict(header.get("labels", {})),
+                    kgram=sections["kgram"], shingle=sections["shingle"],
+                    stoplist=dict(header.get("stoplist", {})), path=path, _keep=buf)
+        index._check(path)
+        return index
+
+    def _check(self, path: Path) -> None:
+        for name, arrays, fields in (("kgram", self.kgram, KGRAM_FIELDS),
+                                     ("shingle", self.shingle, SHINGLE_FIELDS)):
+            if set(arrays) != {f for f, _ in fields}:
+                raise IndexFormatError(f"{path}: corrupt index: bad {name} section")
+            h = arrays["hash"]
+            if len(h) > 1 and bool(np.any(h[1:] < h[:-1])):
+                raise IndexFormatError(f"{path}: corrupt index: {name} hashes out of order")
+            if len(h) and int(arrays["file"].max()) >= len(self.files):
+                raise IndexFormatError(f"{path}: corrupt index: {name} names a missing file")
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "version": VERSION, "k": K, "shingle": SHINGLE, "df_cap": DF_CAP,
+            "normaliser": NORMALISER, "files": len(self.files), "lines": sum(f.lines for f in self.files),
+            "kgrams": int(len(self.kgram["hash"])), "shingles": int(len(self.shingle["hash"])),
+            "labels": self.labels, "stoplist": self.stoplist,
+        }
+
+
+def _empty(fields: tuple[tuple[str, str], ...]) -> dict[str, np.ndarray]:
+    return {f: np.zeros(0, dtype=dt) for f, dt in fields}
+
+
+def _concat(parts: list[dict[str, np.ndarray]], fields: tuple[tuple[str, str], ...]
+            ) -> dict[str, np.ndarray]:
+    return {f: np.concatenate([np.asarray(p[f], dtype=dt) for p in parts]) for f, dt in fields}
+
+
+def _first_per_hash(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One row per distinct hash of one file: its first occurrence."""
+    _, first = np.unique(arrays["hash"], return_index=True)
+    first.sort()
+    return {k: v[first] for k, v in arrays.items()}
+
+
+def _filter_files(arrays: dict[str, np.ndarray], remap: np.ndarray) -> dict[str, np.ndarray]:
+    new = remap[arrays["file"].astype(np.int64)] if len(arrays["file"]) else \
+        np.zeros(0, dtype=np.int64)
+    keep = new >= 0
+    out = {k: np.asarray(v)[keep] for k, v in arrays.items()}
+    out["file"] = new[keep].astype(np.uint32)
+    return out
+
+
+def _sorted(arrays: dict[str, np.ndarray], stop: np.ndarray | None) -> dict[str, np.ndarray]:
+    if stop is not None and len(stop) and len(arrays["hash"]):
+        from seawall.hunt.stoplist import stopped
+
+        keep = ~stopped(stop, arrays["hash"])
+        arrays = {k: v[keep] for k, v in arrays.items()}
+    order = np.lexsort((arrays["file"], arrays["hash"]))
+    return {k: np.ascontiguousarray(v[order]) for k, v in arrays.items()}
