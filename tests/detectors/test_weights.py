@@ -587,7 +587,6 @@ def test_unsafe_pickles_are_reported_without_running(tmp_path: Path,
     marker = tmp_path / "ran"
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, _refuse)
-    evil_zip = torch_zip_bytes(extra={})
     evil_zip = _torch_zip_with_pickle(pickle.dumps({"w": Payload(marker)}, protocol=2))
     tree = {
         "pkg/ckpt.pt": evil_zip,

@@ -41,6 +41,9 @@ def _compare(fp: Fingerprint, path: Path, **kw: bool):  # type: ignore[no-untype
 def test_variant_verdicts(name: str, variant, base_fp) -> None:  # type: ignore[no-untyped-def]
     result = _compare(base_fp, variant(name))
     assert result.verdict in VARIANTS[name][1], (name, result.reason, result.tiers)
+    if name.startswith("perm"):  # plain cosine cannot see these: tier 3 must carry them
+        assert result.tiers["cosine"]["matched"] == 0, result.tiers["cosine"]
+        assert result.reason.startswith("6 of 6 suspect blocks match a base block's hidden")
 
 
 def test_real_int8_onnx_is_derived(base_fp, int8_onnx_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -32,7 +32,7 @@ from typing import Any, TypeGuard
 from seawall.artifacts.base import SEP
 from seawall.detectors.base import Detector, FileView, Rule
 from seawall.findings import Finding, Severity
-from seawall.models.pickles import ScanResult, scan_pickle
+from seawall.models.pickles import ScanResult, looks_like_pickle, scan_pickle
 
 MiB = 1024 * 1024
 HIGH_BYTES = 50 * MiB
@@ -189,6 +189,8 @@ MAX_LISTED_ARRAYS = 256
 MAX_GGUF_STEPS = 4_000_000
 MAX_PROTO_FIELDS = 500_000
 MAX_PICKLE_BYTES = 16 * MiB
+PICKLE_PROBE = 4096
+"""Bytes decoded to tell a pickle with an unusual first opcode from text."""
 MAX_PICKLE_OPS = 2_000_000
 
 GGML_TYPES = {
@@ -382,6 +384,8 @@ def _sniff(view: FileView) -> str | None:
         return "onnx"
     if any(bytes(data[o : o + 8]) == HDF5_MAGIC for o in HDF5_OFFSETS if o < view.size):
         return "hdf5"
+    if _ends_like_pickle(view) and looks_like_pickle(bytes(data[:PICKLE_PROBE])):
+        return "pickle"  # a pickle behind an unusual first opcode (last: after every magic)
     return None
 
 
@@ -645,12 +649,16 @@ def _npy(view: FileView) -> Found | None:
     parsed = _npy_header(bytes(view.content.data[:65_600]))
     if parsed is None:
         return None
-    dtype, shape, _offset = parsed
+    dtype, shape, offset = parsed
     evidence: dict[str, Any] = {"tensors": 1, "parameters": math.prod(shape), "shape": shape[:8],
                                 "dtypes": {dtype: 1}}
+    found = Found("weights.numpy", "npy", evidence, generic=True)
     if dtype == "object":
         evidence["pickled_objects"] = True
-    return Found("weights.numpy", "npy", evidence, generic=True)
+    if dtype in ("object", "structured"):  # np.load(allow_pickle=True) unpickles the body
+        body = bytes(view.content.data[offset : offset + MAX_PICKLE_BYTES])
+        found.pickles = [("", scan_pickle(body))]
+    return found
 
 
 # -- HDF5 -------------------------------------------------------------------------------

@@ -9,9 +9,12 @@ the extra to install.
 from __future__ import annotations
 
 import json
+import struct
 import sys
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -31,13 +34,34 @@ def _need_extra() -> None:
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{output}: cannot write ({exc.strerror or exc})")
 
 
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Exit 2 naming ``path`` on any failure to read it, never with a traceback.
+
+    Readers raise ``ModelError`` for what they check; this is the backstop for what they
+    do not (a numpy or zip error on a hostile file), so it still fails closed, by name.
+    """
+    from seawall.models.tensors import ModelError
+
+    try:
+        yield
+    except ModelError as exc:
+        _fail(str(exc))
+    except (OSError, ValueError, ArithmeticError, MemoryError, RecursionError, LookupError,
+            TypeError, zipfile.BadZipFile, struct.error) as exc:
+        _fail(f"{path}: unreadable ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,16 +79,11 @@ def inspect(file: Path, fmt: str, output: Path | None, no_hashes: bool) -> None:
     """Format, architecture hints, tensors, dtypes, parameters and canonical hashes."""
     _need_extra()
     from seawall.models.inspect import inspect_file
-    from seawall.models.tensors import ModelError
 
-    try:
+    with _reading(file):
         report = inspect_file(file, hashes=not no_hashes)
-    except ModelError as exc:
-        _fail(str(exc))
-    if fmt == "json":
-        _emit(json.dumps(report, indent=2) + "\n", output)
-    else:
-        _emit(_inspect_text(report), output)
+    text = json.dumps(report, indent=2) + "\n" if fmt == "json" else _inspect_text(report)
+    _emit(text, output)
 
 
 def _inspect_text(report: dict[str, Any]) -> str:
@@ -92,14 +111,14 @@ def fingerprint_cmd(base: Path, out: Path) -> None:
     _need_extra()
     from seawall.models.fingerprint import fingerprint
     from seawall.models.readers import open_weights
-    from seawall.models.tensors import ModelError
 
-    try:
+    with _reading(base):
         with open_weights(base) as weights:
             fp = fingerprint(weights)
-    except ModelError as exc:
-        _fail(str(exc))
-    fp.save(out)
+    try:
+        fp.save(out)
+    except OSError as exc:
+        _fail(f"{out}: cannot write ({exc.strerror or exc})")
     click.echo(f"wrote {out}: {len(fp.tensors)} tensors, {fp.blocks} blocks, "
                f"{out.stat().st_size:,} bytes")
 
@@ -121,18 +140,20 @@ def compare(base: Path, suspect: Path, fmt: str, output: Path | None, fail_on: s
     from seawall.models.lineage import compare as run_compare
     from seawall.models.readers import open_weights
     from seawall.models.report import render
-    from seawall.models.tensors import ModelError
 
-    try:
+    with _reading(suspect):
+        if is_fingerprint(suspect):
+            _fail(f"{suspect}: a fingerprint can only be the base; the suspect must be a "
+                  "model file (its units are matched in the base's basis)")
+    with _reading(base):
         if is_fingerprint(base):
             base_fp = Fingerprint.load(base)
         else:
             with open_weights(base) as weights:
                 base_fp = fingerprint(weights)
+    with _reading(suspect):
         with open_weights(suspect) as weights:
             result = run_compare(base_fp, weights, all_tiers=all_tiers)
-    except ModelError as exc:
-        _fail(str(exc))
     _emit(render(result, fmt), output)
     level = FAIL_LEVELS[fail_on]
     sys.exit(1 if level >= 0 and ORDER[result.verdict] <= level else 0)

@@ -34,6 +34,8 @@ from seawall.models.tensors import ModelError, TensorInfo, WeightFile, canonical
 MAGIC = b"SWMF"
 VERSION = 1
 MAX_HEADER = 64 * 1024 * 1024
+MAX_FINGERPRINT = 1024 * 1024 * 1024
+"""A fingerprint is read whole; real ones are a few MB (12 MB for a 91 MB model)."""
 PARAMS = {"probe_start": 1000, "probe_align": 2048, "probe_inv": 256, "sketch_k": 512,
           "unit_k": 128, "seed": 20_251_125, "min_sketch": 4096}
 STORED = {"F16": np.float16, "F32": np.float32, "I64": np.int64}
@@ -76,6 +78,9 @@ class Fingerprint:
 
     @classmethod
     def load(cls, path: Path) -> "Fingerprint":
+        size = Path(path).stat().st_size
+        if size > MAX_FINGERPRINT:
+            raise ModelError(f"{path}: {size:,} bytes is too large for a fingerprint")
         data = Path(path).read_bytes()
         if not data.startswith(MAGIC) or len(data) < 16:
             raise ModelError(f"{path}: not a seawall fingerprint (.swmf)")

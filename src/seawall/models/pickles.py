@@ -12,8 +12,12 @@ Two uses:
 * ``torch_state`` interprets only PyTorch's tensor-rebuild calls, ``OrderedDict`` and
   storage records, and fails closed (``UnsafePickle``) on any other callable.
 
-Work is bounded by ``MAX_OPS`` opcodes, ``MAX_BYTES`` of input and ``MAX_DEPTH`` of
-nested containers, so a hostile pickle costs at most a few hundred milliseconds.
+Work is bounded by ``MAX_OPS`` opcodes, ``MAX_BYTES`` of input, ``MAX_STACK`` values and
+``MAX_MEMO`` memo entries (a hostile 16 MB pickle costs a few seconds and a few hundred MB
+at worst; a real state dict needs a few thousand opcodes). Values built from the stream
+are never hashed, compared or ``repr``-ed beyond one level: a tuple nested a million deep
+(a few bytes per level) would overflow the C stack in ``hash()``, so only flat keys are
+kept (``_is_key``), and the state dict is walked to a fixed depth (``tensors_in``).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_BYTES = 64 * 1024 * 1024
-MAX_OPS = 5_000_000
+MAX_OPS = 2_000_000
 MAX_STACK = 1_000_000
+MAX_MEMO = 1_000_000
 
 TORCH_REBUILDS = frozenset({
     "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
@@ -55,6 +60,12 @@ DANGEROUS_PREFIXES = (
     "importlib.", "pty.", "sys.", "webbrowser.", "marshal.", "types.", "ctypes.", "pickle.",
     "_pickle.", "code.", "commands.", "pip.", "requests.", "urllib.", "http.", "asyncio.",
     "multiprocessing.", "platform.popen", "operator.attrgetter", "operator.methodcaller",
+    # Known bypasses of the list above (each runs a string as code, a command or a loader):
+    "_operator.attrgetter", "_operator.methodcaller", "_posixsubprocess.", "timeit.", "pydoc.",
+    "pdb.", "bdb.", "cProfile.", "profile.", "trace.", "venv.", "ssl.", "aiohttp.", "httplib.",
+    "io.", "_io.", "tempfile.", "functools.partial", "builtins.apply", "builtins.vars",
+    "builtins.delattr", "numpy.testing._private.utils.runstring", "torch.load",
+    "torch.serialization.load", "torch.hub.", "torch.jit.load", "torch.package.",
 )
 """Globals that run code, spawn processes, touch files or the network: critical findings."""
 
@@ -124,8 +135,17 @@ class ScanResult:
         return [g for g in self.unsafe if is_dangerous(g)]
 
 
+DANGEROUS_PARTS = frozenset({"os", "posix", "nt", "subprocess", "system", "popen", "exec", "eval",
+                             "__import__", "builtins", "__builtins__", "sys", "runpy", "getattr",
+                             "compile", "__globals__", "__subclasses__", "socket", "shutil"})
+"""Since protocol 4 a global's name may be a dotted path walked with ``getattr`` from its
+module (``torch`` + ``serialization.os.system`` is ``os.system``): any such step is critical."""
+
+
 def is_dangerous(name: str) -> bool:
-    return name.startswith(DANGEROUS_PREFIXES) or name in ("builtins.exec", "builtins.eval")
+    if name.startswith(DANGEROUS_PREFIXES):
+        return True
+    return any(part in DANGEROUS_PARTS for part in name.split(".")[1:])
 
 
 _MARK = object()
@@ -237,10 +257,10 @@ class _Machine:
             _setitems(self.top(), list(_pairs(items).items()) if _hashable(items) else [])
         elif name == "ADDITEMS":
             self.pop_mark()
-        elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-            self.memo[int(arg)] = self.top()
-        elif name == "MEMOIZE":
-            self.memo[len(self.memo)] = self.top()
+        elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+            if len(self.memo) >= MAX_MEMO:
+                raise PickleError("pickle memo too large to walk")
+            self.memo[len(self.memo) if name == "MEMOIZE" else int(arg)] = self.top()
         elif name in ("GET", "BINGET", "LONG_BINGET"):
             if int(arg) not in self.memo:
                 raise PickleError("memo key missing")
@@ -323,8 +343,14 @@ def _hashable(items: list[Any]) -> bool:
     return all(_is_key(k) for k in items[0::2])
 
 
+_SCALARS = (str, int, float, bytes, bool, type(None))
+
+
 def _is_key(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bytes, bool, tuple, type(None)))
+    """A dict key the walker keeps: a scalar or a flat tuple of scalars, cheap to hash."""
+    if isinstance(value, tuple):
+        return all(isinstance(v, _SCALARS) for v in value)
+    return isinstance(value, _SCALARS)
 
 
 def _pairs(items: list[Any]) -> dict[Any, Any]:
@@ -364,8 +390,9 @@ def _rebuild(name: str, args: Any, strict: bool) -> Any:
     dtype = STORAGE_DTYPES.get(pid[1].name.rsplit(".", 1)[-1], "") if isinstance(
         pid[1], Global) else ""
     if not dtype:
-        raise PickleError(f"unknown storage type {pid[1]!r}")
-    if not (isinstance(offset, int) and _ints(size) and _ints(stride) and len(size) == len(stride)):
+        raise PickleError(f"unknown storage type ({type(pid[1]).__name__})")
+    if not (isinstance(offset, int) and offset >= 0 and _ints(size) and _ints(stride)
+            and len(size) == len(stride)):
         raise PickleError(f"{name}: bad layout")
     numel = pid[4] if isinstance(pid[4], int) else -1
     return TensorRef(str(pid[2]), dtype, offset, tuple(size), tuple(stride), numel)
@@ -385,10 +412,27 @@ def scan_pickle(data: bytes, count: int = 1) -> ScanResult:
             machine.marks.clear()
             machine.run(stream)
     except (PickleError, ValueError, EOFError, OverflowError, UnicodeDecodeError,
-            MemoryError, IndexError, KeyError, TypeError) as exc:
+            MemoryError, IndexError, KeyError, TypeError, RecursionError) as exc:
         machine.result.complete = False
         machine.result.error = str(exc)[:200]
     return machine.result
+
+
+def looks_like_pickle(head: bytes) -> bool:
+    """Whether a file's first bytes decode as pickle opcodes up to STOP or to their end.
+
+    Only decodes (no walk): cheap enough to ask of every file that ends like a pickle, so
+    a payload behind a harmless prefix (``I0\\n0cos\\nsystem...``, valid since protocol 0)
+    is walked too. Text fails within a few bytes, on an unknown opcode or a bad argument.
+    """
+    stream = io.BytesIO(head)
+    try:
+        for op, _arg, _pos in pickletools.genops(stream):
+            if op.name == "STOP":
+                return True
+    except (ValueError, EOFError, OverflowError, UnicodeDecodeError):
+        return stream.tell() >= len(head)  # ran out of bytes, not out of sense
+    return bool(head)
 
 
 def torch_state(data: bytes, stream: io.BytesIO | None = None) -> Any:
@@ -403,7 +447,7 @@ def torch_state(data: bytes, stream: io.BytesIO | None = None) -> Any:
     except UnsafePickle:
         raise
     except (PickleError, ValueError, EOFError, OverflowError, UnicodeDecodeError,
-            MemoryError, IndexError, KeyError, TypeError) as exc:
+            MemoryError, IndexError, KeyError, TypeError, RecursionError) as exc:
         raise PickleError(f"unreadable pickle: {exc}") from None
 
 

@@ -6,37 +6,42 @@ import struct
 import zipfile
 from pathlib import Path
 
-from seawall.models.tensors import ModelError, WeightFile
+from seawall.models.tensors import ModelError, WeightFile, map_file
 
-TORCH_MAGIC = b"\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+DETECTOR_KINDS = {"gguf": "gguf", "npy": "npy", "torch-legacy": "pytorch",
+                  "safetensors": "safetensors", "onnx": "onnx"}
+"""The ``weights`` detector's format names that a reader here indexes tensor by tensor."""
 
 
 def sniff(path: Path) -> str | None:
-    """The format of ``path`` from its first bytes: safetensors, gguf, onnx, npy, npz, pytorch."""
-    with open(path, "rb") as fh:
-        head = fh.read(64)
-    if head.startswith(b"GGUF"):
-        return "gguf"
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head[:1] == b"\x80" and len(head) > 2 and 2 <= head[1] <= 5 and TORCH_MAGIC in head[:32]:
-        return "pytorch"
-    if (len(head) > 9 and head[8:9] == b"{"
-            and 2 <= struct.unpack_from("<Q", head)[0] <= 100 * 1024 * 1024):
-        return "safetensors"
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError):
-            return None
-        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-            return "pytorch"
-        if names and all(n.endswith(".npy") for n in names):
-            return "npz"
+    """The format of ``path`` from its content: safetensors, gguf, onnx, npy, npz, pytorch.
+
+    The magic-byte rules are the ``weights`` detector's (one definition, so ``scan`` and
+    ``model`` agree on what a file is); zips are told apart by their member names.
+    """
+    from seawall.artifacts.base import Content
+    from seawall.detectors.base import FileView
+    from seawall.detectors.weights import _sniff
+
+    data = map_file(path)
+    try:
+        view = FileView(path=str(path), inner=path.name, content=Content(data), size=len(data))
+        kind = DETECTOR_KINDS.get(_sniff(view) or "")
+        is_zip = bytes(data[:4]) == b"PK\x03\x04"
+    finally:
+        if hasattr(data, "close"):
+            data.close()
+    if kind is not None or not is_zip:
+        return kind
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
         return None
-    if len(head) > 2 and head[0] == 0x08 and 1 <= head[1] <= 0x20:
-        return "onnx"
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        return "pytorch"
+    if names and all(n.endswith(".npy") for n in names):
+        return "npz"
     return None
 
 

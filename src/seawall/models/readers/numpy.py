@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -40,6 +41,10 @@ class NumpyFile(WeightFile):
                 if member.filename.endswith(".npy"):
                     with self.archive.open(member) as fh:
                         shape, _fortran, dtype = _header(fh, path)
+                        # np.load allocates what the header claims before reading.
+                        if fh.tell() + math.prod(shape) * dtype.itemsize > member.file_size:
+                            raise ModelError(f"{path}: {member.filename} claims shape {shape}, "
+                                             "more than it holds")
                     self.tensors.append(TensorInfo(member.filename[:-4], shape,
                                                    _dtype_name(dtype), order))
 
@@ -50,6 +55,8 @@ class NumpyFile(WeightFile):
         shape, self.fortran, dtype = _header(fh, self.path)
         self.offset = fh.tell()
         self.np_dtype = dtype
+        if self.offset + math.prod(shape) * dtype.itemsize > len(self.data):
+            raise ModelError(f"{self.path}: array of shape {shape} runs past the end of the file")
         self.tensors.append(TensorInfo(self.path.stem, shape, _dtype_name(dtype), 0))
 
     def load(self, info: TensorInfo) -> np.ndarray:

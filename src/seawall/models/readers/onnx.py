@@ -252,7 +252,7 @@ class ONNXFile(WeightFile):
                         ints.append(e)
                         continue
                     pos = s
-                    while pos < e:
+                    while pos < e and len(ints) <= count:  # never more values than dims say
                         value, pos = _varint(self.data, pos, e)
                         ints.append(value)
             arr = np.array(ints, dtype=np.uint64)
@@ -273,13 +273,20 @@ class ONNXFile(WeightFile):
             values = self._array(info.extra["init"])
         else:
             values = self._array(recipe["q"])  # a fresh float32 array: scaled in place
-            if recipe.get("zero") is not None:
-                values -= _axis(self._array(recipe["zero"]), values.ndim, recipe)
-            scale = _axis(self._array(recipe["scale"]), values.ndim, recipe)
-            if np.broadcast_shapes(values.shape, scale.shape) == values.shape:
-                values *= scale
-            else:
-                values = (values * scale).astype(np.float32)
+            # In place, so a zero point or scale shaped to broadcast the weight up (a hostile
+            # (n, 1) scale on an (n,) weight would make n * n values) is an error, not a copy.
+            for key in ("zero", "scale"):
+                if recipe.get(key) is None:
+                    continue
+                other = _axis(self._array(recipe[key]), values.ndim, recipe)
+                try:
+                    if key == "zero":
+                        values -= other
+                    else:
+                        values *= other
+                except ValueError:
+                    raise ModelError(f"{self.path}: {info.name}: {key} of shape {other.shape} "
+                                     f"does not fit the weight {values.shape}") from None
         if info.extra.get("transposed"):
             values = np.ascontiguousarray(values.T)
         return values

@@ -44,7 +44,8 @@ class SafetensorsFile(WeightFile):
         dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
         if (dtype not in ITEM_SIZES or not isinstance(shape, list) or len(shape) > 8
                 or not all(isinstance(d, int) and d >= 0 for d in shape)
-                or not isinstance(offsets, list) or len(offsets) != 2):
+                or not isinstance(offsets, list) or len(offsets) != 2
+                or not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1]):
             raise ModelError(f"{self.path}: tensor {name!r} has a bad dtype, shape or offsets")
         start, end = offsets
         if end - start != ITEM_SIZES[dtype] * math.prod(shape) or self.base + end > len(self.data):

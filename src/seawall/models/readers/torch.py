@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seawall.models.pickles import (MAX_BYTES, PickleError, TensorRef, scan_pickle,
-                                    tensors_in, torch_state)
+from seawall.models.pickles import MAX_BYTES, PickleError, TensorRef, tensors_in, torch_state
 from seawall.models.tensors import ITEM_SIZES, PLAIN_TYPES, ModelError, TensorInfo, WeightFile
 from seawall.models.tensors import map_file, to_float32
 
@@ -62,11 +61,12 @@ class TorchFile(WeightFile):
                 torch_state(b"", stream)
             state = torch_state(b"", stream)
             keys = torch_state(b"", stream)
+            refs = tensors_in(state)
         except PickleError as exc:
             raise ModelError(f"{path}: {exc}") from None
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise ModelError(f"{path}: legacy checkpoint without a storage key list")
-        sizes = {r.storage_key: ITEM_SIZES[r.dtype] for _, r in tensors_in(state)}
+        sizes = {r.storage_key: ITEM_SIZES[r.dtype] for _, r in refs}
         pos = stream.tell()
         for key in keys:
             if pos + 8 > len(self.data):
@@ -84,16 +84,18 @@ class TorchFile(WeightFile):
         except PickleError as exc:
             raise ModelError(f"{self.path}: {exc}") from None
 
-    def _storage(self, ref: TensorRef) -> bytes | memoryview:
-        nbytes = ITEM_SIZES[ref.dtype] * max(ref.storage_numel, 0)
+    def _storage(self, ref: TensorRef, nbytes: int) -> bytes | memoryview:
+        """The first ``nbytes`` of a storage: never more, whatever the zip header claims."""
         if self.archive is not None:
-            if self._cache is None or self._cache[0] != ref.storage_key:
+            if (self._cache is None or self._cache[0] != ref.storage_key
+                    or len(self._cache[1]) < nbytes):
                 name = f"{self.prefix}data/{ref.storage_key}"
                 try:
-                    self._cache = (ref.storage_key, self.archive.read(name))
+                    with self.archive.open(name) as member:
+                        self._cache = (ref.storage_key, member.read(nbytes))
                 except KeyError:
                     raise ModelError(f"{self.path}: storage {name} is missing") from None
-            return self._cache[1]
+            return self._cache[1][:nbytes]
         start = self.storage_at.get(ref.storage_key)
         if start is None:
             raise ModelError(f"{self.path}: storage {ref.storage_key} not found")
@@ -101,16 +103,22 @@ class TorchFile(WeightFile):
 
     def load(self, info: TensorInfo) -> np.ndarray:
         ref = self.refs[info.name]
-        raw = self._storage(ref)
-        item = ITEM_SIZES[ref.dtype]
-        numel = len(raw) // item
-        last = ref.offset + sum((d - 1) * s for d, s in zip(ref.shape, ref.stride) if d > 0)
-        if math.prod(ref.shape) and last >= numel:
-            raise ModelError(f"{self.path}: tensor {info.name} reaches past its storage")
-        flat = to_float32(raw[: numel * item], ref.dtype, (numel,)) if ref.dtype in PLAIN_TYPES \
-            or ref.dtype == "BF16" else None
-        if flat is None:
+        if ref.dtype not in PLAIN_TYPES and ref.dtype != "BF16":
             raise ModelError(f"{self.path}: unsupported storage type {ref.dtype}")
+        item = ITEM_SIZES[ref.dtype]
+        count = math.prod(ref.shape)
+        # Elements the view spans in its storage. A view claiming more elements than it
+        # spans (stride 0, overlapping rows) would make the copy below larger than the
+        # file: refused, so memory stays bounded by the bytes actually stored.
+        span = ref.offset + sum((d - 1) * s for d, s in zip(ref.shape, ref.stride)) + 1 \
+            if count else 0
+        if count > max(span - ref.offset, 0) or (0 <= ref.storage_numel < span):
+            raise ModelError(f"{self.path}: tensor {info.name} has a layout its storage "
+                             "cannot hold (overlapping or out of range)")
+        raw = self._storage(ref, span * item)
+        if len(raw) < span * item:
+            raise ModelError(f"{self.path}: tensor {info.name} reaches past its storage")
+        flat = to_float32(raw, ref.dtype, (span,))
         view = np.lib.stride_tricks.as_strided(
             flat[ref.offset:], shape=ref.shape, strides=tuple(s * 4 for s in ref.stride),
             writeable=False)
@@ -123,7 +131,3 @@ class TorchFile(WeightFile):
         if hasattr(data, "close"):
             data.close()
 
-
-def pickle_globals(data: bytes, count: int = 1) -> list[str]:
-    """The non-allowlisted globals a pickle names (for reports)."""
-    return scan_pickle(data, count).unsafe
