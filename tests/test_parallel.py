@@ -189,3 +189,58 @@ def test_jobs_in_config_and_on_the_command_line(tmp_path: Path) -> None:
         assert run.exit_code == 2, run.output  # the damaged zip
         outputs.append(run.output.split('"findings"', 1)[1])
     assert outputs[0] == outputs[1]
+
+
+def big_map(token: str) -> bytes:
+    """A bundler's map: third-party sources, then first-party ones with inline maps of
+    their own, a secret early and late, over 4 MiB of embedded source."""
+    import base64
+    import json
+
+    sources: dict[str, str] = {}
+    for i in range(60):
+        sources[f"../node_modules/lib{i:02}/index.js"] = _filler(100 + i, 40_000).decode()
+    sources["../node_modules/lib00/config.js"] = f'const token = "{token}";\n'
+    for i in range(60):
+        inner = source_map({f"src/mod{i:02}.ts": f"export const n{i} = {i};\n"})
+        inline = base64.b64encode(inner).decode()
+        sources[f"../src/mod{i:02}.ts"] = (_filler(200 + i, 30_000).decode()
+                                           + f"//# sourceMappingURL=data:application/json;"
+                                             f"base64,{inline}\n")
+    sources["../src/late.ts"] = f'export const token = "{token}";\n'
+    body = json.loads(source_map(sources))
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("as_folder", [False, True])
+def test_a_big_source_map_is_shared_among_processes(
+    tmp_path: Path, as_folder: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fanned: list[bool] = []
+    run_parallel = engine_module._Walk.run_parallel
+
+    def recording(self: Any, chunks: Any, walk_chunk: Any = None, *, fresh: bool = False) -> None:
+        fanned.append(fresh)
+        run_parallel(self, chunks, walk_chunk, fresh=fresh)
+
+    monkeypatch.setattr(engine_module._Walk, "run_parallel", recording)
+    data = big_map(_token())
+    path = tmp_path / "cli.js.map"
+    if as_folder:
+        path = tmp_path / "pkg" / "cli.js.map"
+        write_tree({"cli.js.map": data, "cli.js": b"//# sourceMappingURL=cli.js.map\n"},
+                   tmp_path / "pkg")
+        target = tmp_path / "pkg"
+    else:
+        path.write_bytes(data)
+        target = path
+    serial = _scan(target, 1)
+    [token] = [f for f in serial.findings if f.rule == "secret.github-personal-access-token"]
+    assert [loc.path.rsplit("!/", 1)[-1] for loc in token.locations] == \
+        ["node_modules/lib00/config.js", "src/late.ts"]
+    # The map, its 122 sources, 60 inline maps and the 60 sources inside them.
+    assert serial.files == 243 + as_folder
+    assert fanned == []
+    _same(serial, _scan(target, 2))
+    assert True in fanned  # the map's sources were shared among processes
+    _same(serial, _scan(target, 3))

@@ -28,7 +28,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NoReturn, cast
@@ -244,6 +244,8 @@ class _Walk:
         """Members, expanded bytes and bytes read from disk (to measure the target's
         overall expansion): target-wide, so shared by every process of a parallel walk."""
         self.progress = engine.progress
+        self.in_worker = False
+        """In a forked worker of a parallel walk, which never forks again."""
         self.whiteouts: list[tuple[str, str]] = []
         single = target.path is not None and not target.files and target.path.is_file()
         self._itself = target.path.name if single and target.path is not None else None
@@ -313,8 +315,8 @@ class _Walk:
 
     def walk_top(self, entries: Iterable[Entry]) -> None:
         """The target's own members: shared among processes when that pays off."""
-        jobs = _workers(self.engine.jobs)
-        if jobs > 1 and all(d.merges for d in self.detectors):
+        jobs = self._jobs()
+        if jobs > 1:
             listed = list(itertools.islice(entries, self.limits.max_entries + 1))
             chunks = _split(listed, jobs) if len(listed) <= self.limits.max_entries else None
             if chunks is not None:
@@ -323,29 +325,44 @@ class _Walk:
             entries = itertools.chain(listed, entries)
         self.walk(entries, "", 0, ())
 
-    def run_parallel(self, chunks: list[list[Entry]]) -> None:
-        """Walk ``chunks`` (consecutive runs of the top-level members) at once: this
-        process takes the first, a forked worker each of the others.
+    def _jobs(self) -> int:
+        if self.in_worker or not all(d.merges for d in self.detectors):
+            return 1
+        return _workers(self.engine.jobs)
 
-        The result is the serial walk's: each worker sends back its findings, errors,
-        counts and inventory, and each detector's ``partial()`` state; they are folded in
-        chunk order, so findings keep the walk's order and ``finish()`` sees what it
-        would have seen. Target-wide limits hold across the workers through a shared
-        tally (when one trips, where the walk stopped can differ from a serial walk). A
-        worker that dies has its chunk walked again here.
+    def run_parallel(
+        self,
+        chunks: list[list[Entry]],
+        walk_chunk: Callable[[list[Entry]], None] | None = None,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """Walk ``chunks`` (consecutive runs of one container level's members) at once:
+        this process takes the first, a forked worker each of the others.
+
+        The result is the serial walk's: each worker sends back its findings, errors and
+        counts, and each detector's ``partial()`` state; they are folded in chunk order,
+        so findings keep the walk's order and ``finish()`` sees what it would have seen.
+        ``fresh`` workers start from empty results and detectors (a level deep in a walk
+        already under way), so what they send back is only their share. Target-wide
+        limits hold across the workers through a shared tally (when one trips, where the
+        walk stopped can differ from a serial walk). A worker that dies has its chunk
+        walked again here.
         """
+        walk_chunk = walk_chunk or (lambda chunk: self.walk(chunk, "", 0, ()))
         context = multiprocessing.get_context("fork")
-        self.tally = _Tally(context)
+        self.tally = self.tally.shared(context)
         workers = []
         for chunk in chunks[1:]:
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=self._worker, args=(chunk, send), daemon=True)
+            process = context.Process(target=self._worker, args=(chunk, walk_chunk, send, fresh),
+                                      daemon=True)
             process.start()
             send.close()
             workers.append((chunk, process, receive))
         stopped = False
         try:
-            self.walk(chunks[0], "", 0, ())
+            walk_chunk(chunks[0])
         except _StopTarget:
             stopped = True
         for chunk, process, receive in workers:
@@ -358,7 +375,7 @@ class _Walk:
                 process.join()
             if part is None and not stopped:
                 try:  # the worker died (killed, out of memory): do its share here
-                    self.walk(chunk, "", 0, ())
+                    walk_chunk(chunk)
                 except _StopTarget:
                     stopped = True
             elif part is not None:
@@ -367,12 +384,18 @@ class _Walk:
         if stopped:
             raise _StopTarget
 
-    def _worker(self, chunk: list[Entry], send: Any) -> None:
+    def _worker(self, chunk: list[Entry], walk_chunk: Callable[[list[Entry]], None], send: Any,
+                fresh: bool) -> None:
         """In a forked process: walk one chunk, send back what the parent needs."""
         self.progress = None  # the parent's progress bar is not ours to draw
+        self.in_worker = True
+        if fresh:
+            self.result = TargetResult(self.target.name)
+            self.whiteouts = []
+            self.detectors = self.engine.detectors()
         stopped = False
         try:
-            self.walk(chunk, "", 0, ())
+            walk_chunk(chunk)
         except _StopTarget:
             stopped = True
         except Exception as exc:  # noqa: BLE001 - reported by the parent, like any target error
@@ -420,8 +443,23 @@ class _Walk:
         image = ImageAssembler()
         before = len(self.result.findings)
         try:
-            for entry in entries:
-                self._member(entry, prefix, depth, chain, image, owner)
+            jobs = self._jobs() if chain and chain[-1] == "sourcemap" else 1
+            if jobs > 1:
+                # A map's embedded sources are already in memory, and no detector looks at
+                # other files' state while it scans them (only in finish()), so workers
+                # with fresh detectors give the serial result.
+                listed = list(entries)
+                chunks = _split(listed, jobs)
+                if chunks is not None:
+                    self.run_parallel(
+                        chunks,
+                        lambda chunk: self._members(chunk, prefix, depth, chain, image, owner),
+                        fresh=True,
+                    )
+                else:
+                    self._members(listed, prefix, depth, chain, image, owner)
+            else:
+                self._members(entries, prefix, depth, chain, image, owner)
         finally:
             # Close the opener's generator now, not when collected: it holds file handles,
             # and a half-read tar stream must not be resumed by anyone.
@@ -429,6 +467,11 @@ class _Walk:
             if close is not None:
                 close()
             self._image_pass(image, prefix, before)
+
+    def _members(self, entries: Iterable[Entry], prefix: str, depth: int, chain: tuple[str, ...],
+                 image: ImageAssembler, owner: Opener | None) -> None:
+        for entry in entries:
+            self._member(entry, prefix, depth, chain, image, owner)
 
     def _member(
         self,
@@ -810,9 +853,15 @@ _IMAGE_DOCUMENTS = frozenset({"manifest.json", "index.json", "oci-layout"})
 class _Tally:
     """Target-wide counters; shared memory when several processes walk one target."""
 
-    def __init__(self, context: Any = None) -> None:
-        self._shared = context.Array("q", 3) if context is not None else None
-        self._local = [0, 0, 0]
+    def __init__(self, context: Any = None, start: Sequence[int] = (0, 0, 0)) -> None:
+        self._shared = context.Array("q", list(start)) if context is not None else None
+        self._local = list(start)
+
+    def shared(self, context: Any) -> _Tally:
+        """This tally in shared memory (itself if it already is), counts kept."""
+        if self._shared is not None:
+            return self
+        return _Tally(context, self._local)
 
     def add(self, which: int, n: int) -> int:
         if self._shared is None:
@@ -853,11 +902,21 @@ def _workers(jobs: int) -> int:
         return os.cpu_count() or 1
 
 
+def _cost(entry: Entry) -> int:
+    """About how long a member takes to scan, in bytes of plain file: an in-memory file
+    with inline source maps is decoded and scanned again inside them (the first-party
+    sources of a bundler's map), which costs about three times its size."""
+    if entry.data is None:
+        return entry.size or 0
+    inline = entry.data.rfind(b"sourceMappingURL=data:", max(len(entry.data) - (1 << 20), 0))
+    return len(entry.data) * (3 if inline >= 0 else 1)
+
+
 def _split(entries: list[Entry], jobs: int) -> list[list[Entry]] | None:
     """Consecutive runs of ``entries`` with about equal bytes each, or None when one
     process is better: little to read, or an image layout, whose layers are placed only
     once every top-level document has been seen."""
-    sizes = [e.size or 0 for e in entries]
+    sizes = [_cost(e) for e in entries]
     total = sum(sizes)
     if total < PARALLEL_MIN_BYTES or any(e.path in _IMAGE_DOCUMENTS for e in entries):
         return None

@@ -83,7 +83,9 @@ class Detector(ABC):
     instance; their states are then folded into one instance before ``finish()``. A
     detector allows that by setting ``merges``: it keeps no state across files, or it
     returns that state from ``partial()`` and folds one in with ``merge()``. One that
-    does not set it keeps its targets in one process.
+    does not set it keeps its targets in one process. A big source map's embedded sources
+    are shared the same way, each worker starting from a fresh instance: so what a
+    detector decides for a file inside a source map must not depend on other files.
     """
 
     name: ClassVar[str]
