@@ -77,13 +77,20 @@ def get(client: httpx.Client, url: str, consume: Callable[[httpx.Response], T], 
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def read_capped(response: httpx.Response, *, what: str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+def read_capped(response: httpx.Response, *, what: str, limit: int = MAX_DOCUMENT_BYTES,
+                budget: float | None = None) -> bytes:
+    """The body, refused past ``limit`` bytes or, with ``budget``, past that many seconds
+    (a server dripping bytes never trips the per-read timeout)."""
     check_length(response, what=what, limit=limit)
+    deadline = time.monotonic() + budget if budget is not None else None
     body = bytearray()
     for chunk in response.iter_bytes():
         body += chunk
         if len(body) > limit:
             raise FetchError(f"{what} is larger than {limit:,} bytes; refusing it")
+        if deadline is not None and time.monotonic() > deadline:
+            raise FetchError(f"{what} took longer than {budget:.0f} s to arrive from "
+                             f"{redact(str(response.url))}; refusing it")
     return bytes(body)
 
 

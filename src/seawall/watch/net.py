@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from seawall.fetch.http import FetchError, NotFound, check_length, redact
+from seawall.fetch.http import FetchError, NotFound, read_capped, redact
 from seawall.limits import MiB
 from seawall.watch.config import Politeness
 
@@ -166,7 +166,6 @@ def get_document(client: httpx.Client, url: str, *, accept: str, etag: str | Non
     (the caller backs off)."""
     headers = {"Accept": accept}
     budget = DEADLINE_FACTOR * (client.timeout.read or 30.0)
-    deadline = time.monotonic() + budget
     if etag:
         headers["If-None-Match"] = etag
     try:
@@ -178,17 +177,9 @@ def get_document(client: httpx.Client, url: str, *, accept: str, etag: str | Non
                 raise NotFound(f"{what} not found (HTTP {code} from {redact(url)})")
             if code != 200:
                 raise FetchError(f"HTTP {code} fetching {what} from {redact(url)}")
-            check_length(response, what=what, limit=limit)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise FetchError(f"{what} is larger than {limit:,} bytes; refusing it")
-                if time.monotonic() > deadline:  # a server dripping bytes never times out
-                    raise FetchError(f"{what} took longer than {budget:.0f} s to arrive from "
-                                     f"{redact(url)}; refusing it")
+            body = read_capped(response, what=what, limit=limit, budget=budget)
             kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            return Document(200, bytes(body), response.headers.get("etag"), kind, str(response.url))
+            return Document(200, body, response.headers.get("etag"), kind, str(response.url))
     except httpx.HTTPError as exc:  # refused, reset, timed out: the caller backs off
         raise FetchError(f"network error fetching {what} from {redact(url)}: "
                          f"{exc or type(exc).__name__}") from None
