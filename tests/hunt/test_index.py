@@ -17,6 +17,7 @@ np = pytest.importorskip("numpy")
 
 from seawall.cli import main  # noqa: E402
 from seawall.hunt.index import MAGIC, VERSION, Index, IndexFormatError  # noqa: E402
+from seawall.hunt.lexer import NORMALISER  # noqa: E402
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
@@ -75,9 +76,10 @@ def test_another_normaliser_is_refused(index_file: Path, tmp_path: Path) -> None
     """Fingerprints depend on the token normalisation: an index from another one would
     silently find nothing, so it is refused with a rebuild hint."""
     data = index_file.read_bytes()
-    assert data.count(b'"normaliser":1,') == 1
+    mine = f'"normaliser":{NORMALISER},'.encode()
+    assert data.count(mine) == 1
     other = tmp_path / "other.idx"
-    other.write_bytes(data.replace(b'"normaliser":1,', b'"normaliser":7,'))
+    other.write_bytes(data.replace(mine, b'"normaliser":7,'))
     result = run("hunt", str(tmp_path), "--index", str(other))
     assert result.exit_code == 2
     assert "index made by token normaliser 7" in result.output

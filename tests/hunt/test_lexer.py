@@ -69,3 +69,37 @@ def test_language_by_file_name() -> None:
     assert language_for("lib/x.mjs") == "javascript"
     assert language_for("app/main.py") == "python"
     assert language_for("README.md") is None
+
+
+def test_what_a_bundler_rewrites_reads_the_same() -> None:
+    """Measured on a real bun bundle: private ``#names`` are mangled, `new` before Error is
+    dropped, and a named import of React (CommonJS) becomes a member of its module object."""
+    tsx = """import { useState as useLocal, useEffect } from 'react'
+import { z } from 'zod'
+import { helper } from './helper'
+class Store {
+  #items = new Map()
+  add(v: string) { if (!v) throw new Error('empty'); this.#items.set(v, z.string()) }
+}
+export function useStore() {
+  const [store] = useLocal<Store | null>(null)
+  useEffect(() => helper(store), [])
+}
+"""
+    js = ("class q{#a=new Map;add(v){if(!v)throw Error(`empty`);this.#a.set(v,K.string())}}"
+          "function Y(){let[s]=R.useState(null);R.useEffect(()=>_(s),[])}")
+    assert norm(tsx, "tsx") == norm(js, "javascript") == [
+        "class", "I", ".#", "new", "I", ".add", "I", "if", "I", "throw", "I", "empty",
+        "this", ".#", ".set", "I", "I", ".string", "function", "I", "I", "I", ".useState",
+        "null", "I", ".useEffect", "I", "I"]
+    exact = tokenize(tsx.encode(), "tsx").exact
+    assert ".#items" in exact and "useLocal" in exact  # names stay in the exact stream
+
+
+def test_only_calls_of_a_react_import_are_rewritten() -> None:
+    """A minifier reuses a mangled import name for inner locals, and relative or ESM
+    imports are hoisted into plain names: neither gains a member token."""
+    js = ('import { useState as o } from "react"; import { a } from "./a";'
+          "function s(){const [x] = o(1); a(x); const f = (o) => o + 1}")
+    assert norm(js, "javascript") == [
+        "function", "I", "I", "I", ".useState", "N", "I", "I", "I", "I", "I", "N"]

@@ -18,7 +18,6 @@ them computed with numpy, then mixed (splitmix64) so its high bits are uniform.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ WHOLE_MIN_TOKENS = 10
 """A whole-file hash of fewer tokens would match unrelated trivial files."""
 TEXT_MIN_BYTES = 64
 """Fewer non-space bytes (``export * from './x'``) are shared by unrelated files."""
-_SPACE = re.compile(rb"\s+")
+_SPACES = b" \t\n\r\x0b\x0c"
 
 _KEYWORDS = frozenset("""
     function class new this super null typeof instanceof in of for while do if else return
@@ -62,11 +61,21 @@ def token_hash(token: str) -> int:
 
 
 def token_array(tokens: list[str]) -> np.ndarray:
+    """Token hashes, in one pass (a hash of 0 is only recomputed, never wrong)."""
     cache_get = _TOKEN_CACHE.get
-    values = [cache_get(t) for t in tokens]
-    if None in values:
-        values = [v if v is not None else token_hash(t) for v, t in zip(values, tokens)]
-    return np.array(values, dtype=np.uint64)
+    return np.array([cache_get(t) or token_hash(t) for t in tokens], dtype=np.uint64)
+
+
+_GENERIC: np.ndarray | None = None
+
+
+def _generic() -> np.ndarray:
+    """Hashes of the tokens that any code is made of (``I``, ``N``, keywords)."""
+    global _GENERIC
+    if _GENERIC is None:
+        _GENERIC = np.unique(np.array([token_hash(t) for t in ("I", "N", *_KEYWORDS)],
+                                      dtype=np.uint64))
+    return _GENERIC
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -121,21 +130,24 @@ class Fingerprint:
 
 def fingerprint_tokens(tokens: Tokens, newlines: np.ndarray, lines: int) -> Fingerprint:
     k = K
-    norm = token_array(tokens.norm)
+    hashed = tokens.norm_hash is not None
+    norm = tokens.norm_hash if hashed else token_array(tokens.norm)
+    exact = tokens.exact_hash if hashed else token_array(tokens.exact)
     kg = kgram_hashes(norm, k)
-    ex = (kgram_hashes(token_array(tokens.exact), k) >> np.uint64(32)).astype(np.uint32)
+    ex = (kgram_hashes(exact, k) >> np.uint64(32)).astype(np.uint32)
     tline = lines_of(tokens.starts, newlines)
     first = tline[: len(kg)]
     last = tline[k - 1 : k - 1 + len(kg)] if len(kg) else first
-    words = token_array(tokens.words)
+    words = tokens.words_hash if hashed else token_array(tokens.words)
     sh = kgram_hashes(words, SHINGLE)
     wline = lines_of(tokens.word_starts, newlines)
     whole = 0
     if len(norm) >= WHOLE_MIN_TOKENS:
         digest = hashlib.blake2b(norm.tobytes(), digest_size=8).digest()
         whole = int.from_bytes(digest, "little") or 1
-    special = np.fromiter((not (t == "I" or t == "N" or t.isalpha() and t in _KEYWORDS)
-                           for t in tokens.norm), dtype=np.int32, count=len(tokens.norm))
+    generic = _generic()
+    at = np.minimum(np.searchsorted(generic, norm), len(generic) - 1)
+    special = (generic[at] != norm).astype(np.int32)
     cumulative = np.concatenate([[0], np.cumsum(special)])
     specific = (cumulative[k:] - cumulative[:-k]) if len(kg) else np.zeros(0, np.int64)
     return Fingerprint(
@@ -153,7 +165,7 @@ def newline_offsets(source: Any) -> np.ndarray:
 
 
 def text_hash(source: bytes) -> int:
-    bare = _SPACE.sub(b"", source)
+    bare = source.translate(None, _SPACES)  # what `\s` matches in bytes, in one C call
     if len(bare) < TEXT_MIN_BYTES:
         return 0
     digest = hashlib.blake2b(bare, digest_size=8, person=b"seawall-text").digest()
@@ -163,6 +175,6 @@ def text_hash(source: bytes) -> int:
 def fingerprint(source: bytes, language: str) -> Fingerprint:
     newlines = newline_offsets(source)
     lines = len(newlines) + (1 if source and not source.endswith(b"\n") else 0)
-    fp = fingerprint_tokens(tokenize(source, language), newlines, lines)
+    fp = fingerprint_tokens(tokenize(source, language, hasher=token_array), newlines, lines)
     fp.text = text_hash(source)
     return fp

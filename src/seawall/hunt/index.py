@@ -38,6 +38,8 @@ VERSION = 1
 DF_CAP = 10
 """A fingerprint found in more original files than this is internal boilerplate: it
 says nothing about which file was copied, so it never counts."""
+FILTER_BITS = 26
+"""Prefix bits of the lookup bitmap (``query_arrays``), built when an index is loaded."""
 _PREAMBLE = struct.Struct("<8sII")
 MAX_HEADER = 1 << 30
 
@@ -140,6 +142,9 @@ class Index:
                 "kgram_file": self.kgram["file"].astype(np.int64),
                 "shingle_file": self.shingle["file"].astype(np.int64),
                 "kgram_total": np.array([max(f.kgrams, 1) for f in self.files], np.float64),
+                "shingle_total": np.array([f.shingles for f in self.files], np.float64),
+                "kgram_bits": _bitmap(self.kgram["hash"]),
+                "shingle_bits": _bitmap(self.shingle["hash"]),
             }
         return self._query
 
@@ -278,6 +283,16 @@ class Index:
             "kgrams": int(len(self.kgram["hash"])), "shingles": int(len(self.shingle["hash"])),
             "labels": self.labels, "stoplist": self.stoplist,
         }
+
+
+def _bitmap(hashes: np.ndarray) -> np.ndarray:
+    """One bit per value of the top ``FILTER_BITS`` bits of a hash: set when the table
+    holds a hash with that prefix (8 MiB; 1% of the bits set for a million k-grams)."""
+    bits = np.zeros(1 << (FILTER_BITS - 3), dtype=np.uint8)
+    top = np.unique((np.asarray(hashes, dtype=np.uint64) >> np.uint64(64 - FILTER_BITS))
+                    .astype(np.int64))
+    np.bitwise_or.at(bits, top >> 3, (1 << (top & 7)).astype(np.uint8))
+    return bits
 
 
 def _empty(fields: tuple[tuple[str, str], ...]) -> dict[str, np.ndarray]:

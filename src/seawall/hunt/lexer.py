@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,7 +37,7 @@ LANGUAGES = {
 }
 """File suffix -> grammar. JavaScript's grammar parses JSX too."""
 
-NORMALISER = 1
+NORMALISER = 3
 """Bump when the token stream changes: every fingerprint changes with it, so an index
 made by another normaliser is refused (rebuild it) instead of silently finding nothing."""
 
@@ -80,6 +80,9 @@ _DROP_WORDS = {
     "satisfies", "enum", "namespace", "module", "keyof", "infer", "is", "asserts",
 }
 _KEEP_SYMBOLS = {"...": "..."}
+_NEW_OPTIONAL = ("Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError",
+                 "EvalError", "URIError", "AggregateError", "Array", "Object")
+"""Constructors a minifier calls without ``new`` (same result)."""
 
 
 @dataclass
@@ -94,6 +97,12 @@ class Tokens:
     word_starts: list[int] = field(default_factory=list)
     errors: bool = False
     """The parser had to recover from syntax errors somewhere."""
+    norm_hash: Any = None
+    exact_hash: Any = None
+    words_hash: Any = None
+    """With a ``hasher`` (``tokenize(..., hasher=)``): the three streams as arrays of token
+    hashes instead of lists (``starts``/``word_starts`` are arrays then too); hashing
+    before putting tokens in source order lets numpy reorder them, not Python."""
 
 
 def language_for(path: str) -> str | None:
@@ -179,7 +188,8 @@ def parse(source: bytes, language: str) -> Any:
     return tree_sitter.Parser(lang).parse(source)
 
 
-def tokenize(source: bytes, language: str) -> Tokens:
+def tokenize(source: bytes, language: str,
+             hasher: Callable[[list[str]], np.ndarray] | None = None) -> Tokens:
     """One parse, then one query that captures only the leaves that become tokens.
 
     The query runs in C, so the millions of punctuation leaves and inner nodes of a
@@ -216,13 +226,13 @@ def tokenize(source: bytes, language: str) -> Tokens:
     prop_nodes = caps.get("prop", ())
     prop_starts = set(begins(prop_nodes).tolist())
     starts: list[np.ndarray] = []
-    norm: list[str] = []
-    exact: list[str] = []
+    groups: list[tuple[int, list[str] | str, list[str] | None]] = []
 
-    def add(nodes: Any, norms: list[str], exacts: list[str] | None = None) -> None:
+    def add(nodes: Any, norms: list[str] | str, exacts: list[str] | None = None) -> None:
+        """One kind of token; ``norms`` is one string when all of them read the same
+        (then it is hashed once), ``exacts`` None when names are the tokens themselves."""
         starts.append(begins(nodes))
-        norm.extend(norms)
-        exact.extend(norms if exacts is None else exacts)
+        groups.append((len(starts[-1]), norms, exacts))
 
     def outside_jsx(nodes: Any) -> list[Any]:
         """A JSX tag name is one token: drop the names and properties it is made of."""
@@ -234,14 +244,28 @@ def tokenize(source: bytes, language: str) -> Tokens:
     prop_nodes = outside_jsx(prop_nodes)
     idents = outside_jsx([n for n in caps.get("ident", ()) if n.start_byte not in prop_starts])
     names = texts(idents)
-    add(idents, ["N" if t == "undefined" else "I" for t in names],
-        ["N" if t == "undefined" else t for t in names])
+    if "undefined" in names:
+        add(idents, ["N" if t == "undefined" else "I" for t in names],
+            ["N" if t == "undefined" else t for t in names])
+    else:
+        add(idents, "I", names)
+    imported = _package_imports(source, caps.get("imp", ()))
+    if imported:
+        # a name imported from a package is read, once bundled, as a member of the
+        # package's module object (`useState` -> `R.useState`): `I .useState` on both sides
+        # only where it is called (`useState(...)`, `useState<T>(...)`): a minifier
+        # reuses a mangled import name for inner locals (`o` twice)
+        opens = (b"(", b"<") if language in ("typescript", "tsx") else (b"(",)
+        via = [(n, "." + imported[t]) for n, t in zip(idents, names)
+               if t in imported and _next_byte(source, n.end_byte) in opens]
+        add([n for n, _ in via], [m for _, m in via])
     props = ["." + t for t in texts(prop_nodes)]
-    add(prop_nodes, props)
+    # `#name` (an ES private member) is renamed by minifiers (`#q`), like a local
+    add(prop_nodes, [".#" if t[1:2] == "#" else t for t in props], props)
     keywords = caps.get("kw", ())
     add(keywords, [n.type for n in keywords])
     numbers = caps.get("num", ())
-    add(numbers, ["N"] * len(numbers))
+    add(numbers, "N")
     regexes = caps.get("regex", ())
     add(regexes, texts(regexes))
     jsx = caps.get("jsx", ())
@@ -250,24 +274,85 @@ def tokenize(source: bytes, language: str) -> Tokens:
     shorts = caps.get("short", ())
     short_names = texts(shorts)
     add(shorts, ["." + t for t in short_names], ["." + t for t in short_names])
-    add(shorts, ["I"] * len(shorts), short_names)  # `{a}` reads as `.a I`, like `{a: x}`
+    add(shorts, "I", short_names)  # `{a}` reads as `.a I`, like `{a: x}`
     w_pos, w_tok = _words(source, caps.get("frag", ()))
     starts.append(w_pos)
-    norm.extend(w_tok)
-    exact.extend(w_tok)
+    groups.append((len(w_pos), w_tok, None))
 
     pos = np.concatenate(starts) if starts else np.zeros(0, np.int64)
     keep = ~_inside(pos, skip_s, skip_e)
     order = np.flatnonzero(keep)
     order = order[np.argsort(pos[order], kind="stable")]
-    out.starts = pos[order].tolist()
-    out.norm = [norm[i] for i in order.tolist()]
-    out.exact = [exact[i] for i in order.tolist()]
     wpos = w_pos
     wkeep = np.flatnonzero(~_inside(wpos, skip_s, skip_e))
     wkeep = wkeep[np.argsort(wpos[wkeep], kind="stable")]  # captures come by pattern
+    if hasher is not None:
+        norm_h, exact_h = [], []
+        for count, norms, exacts in groups:
+            h = np.full(count, hasher([norms])[0], dtype=np.uint64) if isinstance(norms, str) \
+                else hasher(norms)
+            norm_h.append(h)
+            exact_h.append(h if exacts is None else hasher(exacts))
+        out.starts, out.word_starts = pos[order], wpos[wkeep]
+        out.norm_hash = np.concatenate(norm_h)[order]
+        out.exact_hash = np.concatenate(exact_h)[order]
+        out.words_hash = norm_h[-1][wkeep]  # the last group: the words of strings
+        return out
+    norm: list[str] = []
+    exact: list[str] = []
+    for count, norms, exacts in groups:
+        norm.extend([norms] * count if isinstance(norms, str) else norms)
+        exact.extend(norm[len(exact):] if exacts is None else exacts)
+    out.starts = pos[order].tolist()
+    out.norm = [norm[i] for i in order.tolist()]
+    out.exact = [exact[i] for i in order.tolist()]
     out.words = [w_tok[i] for i in wkeep.tolist()]
     out.word_starts = wpos[wkeep].tolist()
+    return out
+
+
+def _next_byte(source: bytes, at: int) -> bytes:
+    """The first non-blank byte at or after ``at``."""
+    return source[at:at + 64].lstrip()[:1]
+
+
+_MODULE_OBJECT_PACKAGES = frozenset({b"react", b"react-dom"})
+"""Packages that ship CommonJS, which bundlers (esbuild, bun) keep as one module object:
+``import { useState } from "react"`` is emitted as ``R.useState``. ESM packages, relative
+modules and the runtime's own (``node:fs``) are hoisted or kept as imports instead, and
+their names stay plain identifiers; measured on a real bundle, extending the rule to every
+package lost more matches than it gained."""
+
+
+def _bundled_package(spec: bytes) -> bool:
+    return spec.split(b"/", 1)[0] in _MODULE_OBJECT_PACKAGES
+
+
+def _package_imports(source: bytes, statements: Any) -> dict[str, str]:
+    """Local name -> imported name, for the named imports of packages (bare specifiers).
+
+    Relative imports are first-party modules that a bundler hoists into one scope (their
+    names become plain identifiers); a package is often kept as a module object."""
+    out: dict[str, str] = {}
+    for node in statements:
+        src = node.child_by_field_name("source")
+        spec = source[src.start_byte + 1:src.end_byte - 1] if src is not None else b"."
+        if not _bundled_package(spec) or any(c.type == "type" for c in node.children):
+            continue
+        for clause in node.named_children:
+            if clause.type != "import_clause":
+                continue
+            for part in clause.named_children:
+                if part.type != "named_imports":
+                    continue
+                for item in part.named_children:
+                    name, alias = item.child_by_field_name("name"), \
+                        item.child_by_field_name("alias")
+                    if name is None or any(c.type == "type" for c in item.children):
+                        continue
+                    local = alias or name
+                    out[source[local.start_byte:local.end_byte].decode("utf-8", "replace")] = \
+                        source[name.start_byte:name.end_byte].decode("utf-8", "replace")
     return out
 
 
@@ -320,6 +405,12 @@ def _query(language: str) -> tuple[Any, Any]:
         parts.append("(as_expression (_) (_) @skip)")
     if "satisfies_expression" in named:
         parts.append("(satisfies_expression (_) (_) @skip)")
+    if "import_statement" in named:
+        parts.append("(import_statement) @imp")
+    if "new_expression" in named:
+        # minifiers drop `new` before the built-ins that need none (`throw Error(...)`)
+        parts.append('(new_expression "new" @skip constructor: (identifier) @_ctor'
+                     f' (#any-of? @_ctor {" ".join(json.dumps(n) for n in _NEW_OPTIONAL)}))')
     if "jsx_opening_element" in named:
         parts.append("(jsx_opening_element name: (_) @jsx)")
         parts.append("(jsx_self_closing_element name: (_) @jsx)")

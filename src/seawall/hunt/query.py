@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seawall.hunt.fingerprint import K, Fingerprint
-from seawall.hunt.index import DF_CAP, Index
+from seawall.hunt.index import DF_CAP, FILTER_BITS, Index
 
 MIN_MATCHED = 10
 """k-grams (14 tokens each) in common, at least, before any score counts."""
@@ -22,15 +22,22 @@ SUSPECT_COVERAGE = 0.5
 """Share of the suspect's k-grams that come from one original: a whole-file copy."""
 ORIGINAL_COVERAGE = 0.2
 """Share of the original's k-grams found in the suspect: a bundle or a concatenation."""
-SMALL_MIN_MATCHED = 5
-SMALL_COVERAGE = 0.5
-SPECIFIC_COVERAGE = 0.1
-"""...or at least 10 k-grams covering this share of it, in a bundle (most originals are
-only partly emitted: unused exports are dropped), with the same specificity."""
+PART_MIN_MATCHED = 5
+PART_COVERAGE = 0.05
+"""Weaker evidence, for a bundle (most originals are only partly emitted: unused exports
+and feature-gated code are dropped): at least 5 matched k-grams covering 5% of the
+original, counted only with the specificity below."""
+SMALL_MIN_MATCHED = 3
+SMALL_COVERAGE = 0.3
+"""...or, for a small original, at least 3 matched k-grams covering 30% of it."""
 SMALL_SPECIFIC = 2.0
-"""A small original (fewer than 20 k-grams) is found in a bundle with fewer matches, but
-only when at least half of it is there and its matched k-grams hold on average this many
-specific tokens (property names, string words)."""
+"""Both need matched k-grams that hold on average this many specific tokens (property
+names, string words, regexes), never `I I N I ...` that any code has."""
+SUPPORT_SHINGLES = 3
+SUPPORT_SHINGLE_SHARE = 0.5
+"""In a file that holds private code and is no one original's copy (a bundle), an
+original whose string shingles are matched this many times, and at least half of them,
+is found by its strings (a file with little code: messages, prompts, tables)."""
 MIN_SHINGLES = 10
 """String-literal word shingles in common for a string-only (port) match."""
 RUN_GAP = K
@@ -66,11 +73,29 @@ class Match:
         }
 
 
-def _lookup(hashes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (suspect position, index row) pair with equal hashes, capped hashes skipped."""
+def _lookup(hashes: np.ndarray, table: np.ndarray, bits: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Every (suspect position, index row) pair with equal hashes, capped hashes skipped.
+
+    ``bits`` (``Index.query_arrays``) is a bitmap of the table's top hash bits: most
+    k-grams of an unrelated file are ruled out by one lookup in it, and only the rest go
+    through a binary search of the whole table (which misses the cache at every step)."""
     if len(hashes) == 0 or len(table) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
+    where = None
+    if bits is not None:
+        top = (hashes >> np.uint64(64 - FILTER_BITS)).astype(np.int64)
+        where = np.flatnonzero((bits[top >> 3] >> (top & 7).astype(np.uint8)) & 1)
+        hashes = hashes[where]
+        if len(hashes) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+    pos, rows = _search(hashes, table)
+    return (pos if where is None else where[pos]), rows
+
+
+def _search(hashes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo = np.searchsorted(table, hashes, side="left")
     hit = np.flatnonzero(table[np.minimum(lo, len(table) - 1)] == hashes)
     if len(hit) == 0:  # the usual case for an unrelated file: one search per k-gram
@@ -143,11 +168,11 @@ def match(index: Index, fp: Fingerprint, family: str) -> list[Match]:
         return []
     kg, sh = index.kgram, index.shingle
     cached = index.query_arrays()
-    pos, rows = _lookup(fp.kgrams, kg["hash"])
+    pos, rows = _lookup(fp.kgrams, kg["hash"], cached["kgram_bits"])
     files = cached["kgram_file"]
     pos, rows = _in_runs(files, pos, rows)
     orig, susp = _per_file(files, rows, pos, n)
-    spos, srows = _lookup(fp.shingles, sh["hash"])
+    spos, srows = _lookup(fp.shingles, sh["hash"], cached["shingle_bits"])
     sfiles = cached["shingle_file"]
     sorig, _ = _per_file(sfiles, srows, spos, n)
     cov_o = orig / cached["kgram_total"]
@@ -155,10 +180,10 @@ def match(index: Index, fp: Fingerprint, family: str) -> list[Match]:
     token_ok = (orig >= MIN_MATCHED) & ((cov_s >= SUSPECT_COVERAGE) | (cov_o >= ORIGINAL_COVERAGE))
     small = np.flatnonzero(~token_ok & (
         ((orig >= SMALL_MIN_MATCHED) & (cov_o >= SMALL_COVERAGE))
-        | ((orig >= MIN_MATCHED) & (cov_o >= SPECIFIC_COVERAGE))))
+        | ((orig >= PART_MIN_MATCHED) & (cov_o >= PART_COVERAGE))))
     if len(small) and fp.specific is not None:
-        # weaker evidence (a small original matched by a few k-grams, or a tenth of a large
-        # one in a bundle) counts only when the matched k-grams carry specific tokens
+        # weaker evidence (a small original matched by a few k-grams, or a twentieth of a
+        # large one in a bundle) counts only when the matched k-grams carry specific tokens
         # (names of properties, words of strings), never for `I I N I ...` that any code has
         info = np.bincount(files[rows], weights=fp.specific[pos], minlength=n)
         hits = np.bincount(files[rows], minlength=n)
@@ -167,6 +192,11 @@ def match(index: Index, fp: Fingerprint, family: str) -> list[Match]:
                 token_ok[fid] = True
     string_hit = sorig >= MIN_SHINGLES
     string_ok = string_hit
+    support = np.zeros(n, dtype=bool)
+    if token_ok.any() and not bool(np.any(token_ok & (cov_s >= SUSPECT_COVERAGE))):
+        support = ~token_ok & (sorig >= SUPPORT_SHINGLES) & (
+            sorig >= SUPPORT_SHINGLE_SHARE * cached["shingle_total"])
+        string_hit = string_hit | support
     table = index.whole_table()
     same_stream = set(table.get(fp.whole, [])) if fp.whole else set()
     same_text = set(table.get(fp.text, [])) if fp.text else set()
@@ -174,7 +204,7 @@ def match(index: Index, fp: Fingerprint, family: str) -> list[Match]:
     if token_ok.any() or whole:
         # strings shared with a sibling of the original this file is a copy of are
         # explained by that copy; string-only evidence is for ports, which share no code
-        string_ok = string_ok & False
+        string_ok = support  # ...but in a bundle, an original's own strings are found
     candidates = set(np.flatnonzero(token_ok | string_ok).tolist()) | whole
     if not candidates:
         return []
