@@ -682,9 +682,13 @@ class _Walk:
             memo=memo if memo is not None else {},
         )
         for detector in self.detectors:
-            with self._detector_errors(detector, path):
+            # The same guard as _detector_errors, inline: this runs for every detector on
+            # every member, where a context manager's cost shows.
+            try:
                 if detector.wants(view):
                     self.add_all(list(detector.scan(view)))
+            except Exception as exc:  # noqa: BLE001 - a failing detector costs its own findings
+                self._detector_failed(detector, path, exc)
 
     @contextlib.contextmanager
     def _detector_errors(self, detector: Detector, path: str) -> Iterator[None]:
@@ -692,7 +696,10 @@ class _Walk:
         try:
             yield
         except Exception as exc:  # noqa: BLE001
-            self.error(path, f"detector {detector.name} failed: {type(exc).__name__}: {exc}")
+            self._detector_failed(detector, path, exc)
+
+    def _detector_failed(self, detector: Detector, path: str, exc: Exception) -> None:
+        self.error(path, f"detector {detector.name} failed: {type(exc).__name__}: {exc}")
 
     def _too_deep(self, path: str, depth: int) -> bool:
         if depth + 1 > self.limits.max_depth:
