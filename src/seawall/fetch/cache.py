@@ -19,22 +19,12 @@ import tempfile
 from pathlib import Path
 
 import httpx
-import platformdirs
 
+from seawall.cachedir import cache_root as cache_root  # re-exported: fetch's callers use it
 from seawall.fetch.http import MAX_ARTIFACT_BYTES, FetchError, check_length, get
 from seawall.fetch.integrity import CHUNK, Expected, hash_file, new_hasher
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+~-]")
-
-
-def cache_root(cache_dir: Path | None = None) -> Path:
-    """The ``cache_dir`` argument, else ``$SEAWALL_CACHE_DIR``, else the user cache dir."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("SEAWALL_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_cache_dir("seawall", appauthor=False))
 
 
 def safe_filename(name: str) -> str:

@@ -12,7 +12,6 @@ import bisect
 import math
 import re
 import re._parser as re_parser  # type: ignore[import-not-found]  # the stdlib's parser (3.11+)
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -20,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from seawall.findings import Severity
+from seawall.rules import parse_toml
 from seawall.secrets.validators import VALIDATORS
 
 DEFAULT_MAX_LENGTH = 256
@@ -466,7 +466,7 @@ def _documents() -> tuple[tuple[str, Mapping[str, Any]], ...]:
     for item in sorted(folder.iterdir(), key=lambda p: p.name):
         if item.name.endswith(".toml"):
             family = item.name.removesuffix(".toml")
-            docs.append((family, tomllib.loads(item.read_text(encoding="utf-8"))))
+            docs.append((family, parse_toml(item.read_text(encoding="utf-8"))))
     return tuple(docs)
 
 
