@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import pickletools
 import re
 import struct
 import zipfile
@@ -589,6 +588,8 @@ def _torch_legacy(view: FileView) -> Found | None:
 
 
 def _legacy_storage_count(data: Any) -> int | None:
+    import pickletools  # only when a legacy checkpoint is met
+
     stream = io.BytesIO(bytes(data[:MAX_PICKLE_BYTES]))
     ops = 0
     strings = 0

@@ -23,7 +23,6 @@ kept (``_is_key``), and the state dict is walked to a fixed depth (``tensors_in`
 from __future__ import annotations
 
 import io
-import pickletools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,6 +191,8 @@ class _Machine:
 
     # -- the opcodes ---------------------------------------------------------------
     def run(self, stream: io.BytesIO) -> Any:
+        import pickletools  # its opcode tables cost 10 ms to build: only when a pickle is met
+
         ops = 0
         for op, arg, _pos in pickletools.genops(stream):
             ops += 1
@@ -425,6 +426,8 @@ def looks_like_pickle(head: bytes) -> bool:
     a payload behind a harmless prefix (``I0\\n0cos\\nsystem...``, valid since protocol 0)
     is walked too. Text fails within a few bytes, on an unknown opcode or a bad argument.
     """
+    import pickletools
+
     stream = io.BytesIO(head)
     try:
         for op, _arg, _pos in pickletools.genops(stream):
