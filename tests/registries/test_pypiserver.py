@@ -6,14 +6,12 @@ previous release through the Simple API and reports only what the new one adds.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +19,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from builders import compress, tar_bytes
 from maps import FIRST_PARTY
 
 
@@ -63,13 +62,7 @@ def sdist(version: str, extra: dict[str, bytes]) -> bytes:
         f"{top}/leaky_demo/__init__.py": b"x = 1\n",
         **{f"{top}/{path}": data for path, data in extra.items()},
     }
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return compress(tar_bytes(files), "gz")
 
 
 def upload(url: str, version: str, data: bytes) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import os
 import random
@@ -15,7 +14,6 @@ import socket
 import string
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 import sqlalchemy as sa
 
+from builders import compress, tar_bytes
 from seawall.watch import config as watch_config
 from seawall.watch import db
 
@@ -181,13 +180,7 @@ def sdist(name: str, version: str, extra: dict[str, bytes]) -> tuple[str, bytes]
 
 def targz(files: dict[str, bytes]) -> bytes:
     """A gzipped tar of ``files`` (path -> bytes), built in memory."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return compress(tar_bytes(files), "gz")
 
 
 def npm_publish(registry: Any, name: str, version: str, files: dict[str, bytes], tmp: Path) -> None:
