@@ -21,7 +21,6 @@ import hashlib
 import io
 import itertools
 import lzma
-import multiprocessing
 import os
 import sys
 import struct
@@ -350,6 +349,8 @@ class _Walk:
         walked again here.
         """
         walk_chunk = walk_chunk or (lambda chunk: self.walk(chunk, "", 0, ()))
+        import multiprocessing  # ~10 ms of imports, paid only by walks that fan out
+
         context = multiprocessing.get_context("fork")
         self.tally = self.tally.shared(context)
         workers = []
@@ -899,7 +900,7 @@ class _Part:
 
 def _workers(jobs: int) -> int:
     """Processes to use: ``jobs``, or one per usable core for 0; 1 where fork is unsafe."""
-    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return 1  # macOS and Windows: spawning workers costs more than it saves here
     if jobs > 0:
         return jobs
