@@ -2,7 +2,7 @@
 
 A source can be anything ``scan`` reads (a folder, a tarball, a source map with embedded
 sources, a registry spec): the engine walks it and a collecting detector fingerprints
-every TypeScript, JavaScript and Python member. Paths are recorded as ``scan`` reports
+every member in a language the lexer reads (``lexer.LANGUAGES``). Paths are recorded as ``scan`` reports
 them, so a finding names the original the way the user's tree does.
 """
 

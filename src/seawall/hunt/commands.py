@@ -60,8 +60,8 @@ def index_add(sources: tuple[str, ...], index_path: Path, label: str | None,
               stoplist: Path | None, cache_dir: Path | None) -> None:
     """Fingerprint SOURCE... (folders, archives, source maps, npm:/pypi: specs) into the index.
 
-    Only TypeScript, JavaScript and Python files are fingerprinted; files under
-    node_modules/ (third-party code in a source map or a checkout) are left out.
+    Files in TypeScript, JavaScript, Python, Go, Rust, Java, C and C++ are
+    fingerprinted; files under node_modules/ (third-party code in a source map or a checkout) are left out.
     """
     _need_extra()
     from seawall.hunt.build import collect

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from seawall.hunt.lexer import Tokens, tokenize
+from seawall.hunt.lexer import WEB, Tokens, tokenize
 
 K = 14
 """Tokens per k-gram (12 found more of a bundle but let haystack files through; 16 lost
@@ -43,6 +44,16 @@ _KEYWORDS = frozenset("""
     none self""".split())
 """Tokens that every program is made of (a string word that equals one still counts as
 common: it is as likely in unrelated code)."""
+
+_NATIVE_KEYWORDS = _KEYWORDS | frozenset("""
+    func go chan defer select range struct interface map package fallthrough goto nil iota
+    fn impl mut match loop pub crate mod trait where unsafe ref dyn move use self extern
+    static final extends implements throws synchronized native transient volatile
+    instanceof interface void int char long short double float byte boolean bool unsigned
+    signed sizeof typedef union auto register inline template typename virtual operator
+    friend using nullptr explicit mutable constexpr noexcept decltype u8 u16 u32 u64 u128
+    usize i8 i16 i32 i64 i128 isize f32 f64 str string NULL null_literal""".split())
+"""The same for Go, Rust, Java and C/C++ (their own keywords and primitive types)."""
 
 _BASE = np.uint64(0x9E3779B97F4A7C15)
 _TOKEN_CACHE: dict[str, int] = {}
@@ -66,16 +77,11 @@ def token_array(tokens: list[str]) -> np.ndarray:
     return np.array([cache_get(t) or token_hash(t) for t in tokens], dtype=np.uint64)
 
 
-_GENERIC: np.ndarray | None = None
-
-
-def _generic() -> np.ndarray:
+@lru_cache(maxsize=None)
+def _generic(native: bool) -> np.ndarray:
     """Hashes of the tokens that any code is made of (``I``, ``N``, keywords)."""
-    global _GENERIC
-    if _GENERIC is None:
-        _GENERIC = np.unique(np.array([token_hash(t) for t in ("I", "N", *_KEYWORDS)],
-                                      dtype=np.uint64))
-    return _GENERIC
+    words = _NATIVE_KEYWORDS if native else _KEYWORDS
+    return np.unique(np.array([token_hash(t) for t in ("I", "N", *words)], dtype=np.uint64))
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -128,7 +134,9 @@ class Fingerprint:
     regexes), as opposed to ``I``, ``N`` and keywords that any code is made of."""
 
 
-def fingerprint_tokens(tokens: Tokens, newlines: np.ndarray, lines: int) -> Fingerprint:
+def fingerprint_tokens(tokens: Tokens, newlines: np.ndarray, lines: int, *,
+                       native: bool = False) -> Fingerprint:
+    """``native``: the tokens are of Go, Rust, Java or C/C++ (another keyword list)."""
     k = K
     hashed = tokens.norm_hash is not None
     norm = tokens.norm_hash if hashed else token_array(tokens.norm)
@@ -145,7 +153,7 @@ def fingerprint_tokens(tokens: Tokens, newlines: np.ndarray, lines: int) -> Fing
     if len(norm) >= WHOLE_MIN_TOKENS:
         digest = hashlib.blake2b(norm.tobytes(), digest_size=8).digest()
         whole = int.from_bytes(digest, "little") or 1
-    generic = _generic()
+    generic = _generic(native)
     at = np.minimum(np.searchsorted(generic, norm), len(generic) - 1)
     special = (generic[at] != norm).astype(np.int32)
     cumulative = np.concatenate([[0], np.cumsum(special)])
@@ -175,6 +183,7 @@ def text_hash(source: bytes) -> int:
 def fingerprint(source: bytes, language: str) -> Fingerprint:
     newlines = newline_offsets(source)
     lines = len(newlines) + (1 if source and not source.endswith(b"\n") else 0)
-    fp = fingerprint_tokens(tokenize(source, language, hasher=token_array), newlines, lines)
+    fp = fingerprint_tokens(tokenize(source, language, hasher=token_array), newlines, lines,
+                            native=language not in WEB)
     fp.text = text_hash(source)
     return fp

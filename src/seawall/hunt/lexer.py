@@ -34,24 +34,74 @@ LANGUAGES = {
     ".tsx": "tsx",
     ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
     ".py": "python", ".pyi": "python",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".c++": "cpp",
+    ".hh": "cpp", ".hpp": "cpp", ".hxx": "cpp", ".h++": "cpp", ".ipp": "cpp", ".tpp": "cpp",
 }
-"""File suffix -> grammar. JavaScript's grammar parses JSX too."""
+"""File suffix -> grammar. JavaScript's grammar parses JSX too; a ``.h`` header is read
+as C (tree-sitter recovers locally where a header is really C++)."""
 
 NORMALISER = 3
 """Bump when the token stream changes: every fingerprint changes with it, so an index
-made by another normaliser is refused (rebuild it) instead of silently finding nothing."""
+made by another normaliser is refused (rebuild it) instead of silently finding nothing.
+(Adding a language changes no existing stream, so it needs no bump.)"""
 
-FAMILY = {"typescript": "ts", "tsx": "ts", "javascript": "js", "python": "py"}
+FAMILY = {"typescript": "ts", "tsx": "ts", "javascript": "js", "python": "py",
+          "go": "go", "rust": "rs", "java": "java", "c": "c", "cpp": "c"}
+"""Languages whose files are the same code in another form (TypeScript compiles to
+JavaScript; a C file is often copied into a C++ project)."""
+
+_GRAMMARS = {
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "python": ("tree_sitter_python", "language"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+}
+"""Grammar -> (PyPI module, function returning the compiled grammar)."""
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NUL = re.compile("\0")
 """A word of a string literal: letters and digits; quotes, escapes and separators go."""
 
-# Actions, one per node kind (indexed by kind id).
-DESCEND, SKIP, DROP, IDENT, PROP, SHORT, STRING, FRAG, NUMBER, LITERAL, KEYWORD, \
-    REGEX, ASEXPR, JSXNAME = range(14)
+WEB = frozenset({"typescript", "tsx", "javascript", "python"})
+"""The languages a bundler or a compiler rewrites on their way into a release; the
+others (Go, Rust, Java, C/C++) leak as source, renamed and reformatted at most."""
 
-_SKIP_KINDS = {
+
+@dataclass(frozen=True)
+class Kinds:
+    """Which node kinds of one grammar become which tokens."""
+
+    ident: tuple[str, ...] = ("identifier", "type_identifier")
+    """Names a copier may rename: read as ``I``."""
+    prop: tuple[str, ...] = ("property_identifier", "private_property_identifier")
+    """Member names, which renaming and minifying leave alone: kept as ``.name``."""
+    short: tuple[str, ...] = ("shorthand_property_identifier",
+                              "shorthand_property_identifier_pattern")
+    frag: tuple[str, ...] = ("string_fragment", "jsx_text", "string_content")
+    """The text of string literals: one token per word."""
+    num: tuple[str, ...] = ("number", "integer", "float", "true", "false", "undefined",
+                            "none")
+    """Literals a minifier rewrites (``!0``, ``void 0``): all read as ``N``."""
+    literal: tuple[str, ...] = ("null", "this", "super", "ellipsis")
+    """Named leaves kept by their kind."""
+    text: tuple[str, ...] = ()
+    """Named leaves kept by their text (a C ``primitive_type`` is ``int`` or ``char``)."""
+    skip: tuple[str, ...] = ()
+    """Subtrees that vanish whole: comments, imports, and what a compiler strips."""
+    patterns: tuple[str, ...] = ()
+    """Further query patterns, for what a node kind alone cannot say."""
+
+
+WEB_SKIP = (
     # comments
     "comment", "hash_bang_line", "html_comment",
     # TypeScript types, removed whole the way a compiler removes them
@@ -72,14 +122,57 @@ _SKIP_KINDS = {
     "type",
     # imports vanish when a bundler hoists and merges modules
     "import_statement", "import_from_statement", "future_import_statement",
+)
+_NATIVE_NUM = (
+    "int_literal", "float_literal", "imaginary_literal", "rune_literal",  # Go
+    "integer_literal", "char_literal", "boolean_literal", "negative_literal",  # Rust, C
+    "decimal_integer_literal", "hex_integer_literal", "octal_integer_literal",  # Java
+    "binary_integer_literal", "decimal_floating_point_literal",
+    "hex_floating_point_literal", "character_literal",
+    "number_literal", "true", "false",  # C/C++
+)
+_NATIVE_SKIP = (
+    "comment", "line_comment", "block_comment",
+    # imports and package lines: a copy into another project rewrites them
+    "import_declaration", "package_clause", "package_declaration", "use_declaration",
+    "extern_crate_declaration", "preproc_include",
+)
+_KINDS: dict[str, Kinds] = {
+    **{lang: Kinds(skip=WEB_SKIP) for lang in WEB},
+    "go": Kinds(
+        prop=("field_identifier", "package_identifier"),
+        frag=("interpreted_string_literal_content", "raw_string_literal_content"),
+        num=_NATIVE_NUM, literal=("nil", "iota"), skip=_NATIVE_SKIP),
+    "rust": Kinds(
+        prop=("field_identifier",), short=("shorthand_field_identifier",),
+        frag=("string_content",), num=_NATIVE_NUM,
+        literal=("self", "super", "crate"), text=("primitive_type",), skip=_NATIVE_SKIP,
+        # a path's last segment names an item of another module (`Vec::new`, `fs::read`)
+        patterns=("(scoped_identifier name: (identifier) @prop)",
+                  "(shorthand_field_initializer (identifier) @short)")),
+    "java": Kinds(
+        prop=(), frag=("string_fragment", "multiline_string_fragment"), num=_NATIVE_NUM,
+        literal=("null_literal", "this", "super"), skip=_NATIVE_SKIP,
+        # Java has no member-name node: methods called and fields read are named by place
+        patterns=("(method_invocation name: (identifier) @prop)",
+                  "(field_access field: (identifier) @prop)")),
+    "c": Kinds(
+        prop=("field_identifier",), frag=("string_content",), num=_NATIVE_NUM,
+        text=("primitive_type",), skip=_NATIVE_SKIP),
+    "cpp": Kinds(
+        prop=("field_identifier", "namespace_identifier"),
+        frag=("string_content", "raw_string_content"), num=_NATIVE_NUM,
+        literal=("null", "this", "nullptr"), text=("primitive_type",),
+        skip=(*_NATIVE_SKIP, "raw_string_delimiter"),
+        patterns=("(qualified_identifier name: (identifier) @prop)",)),
 }
-_NUMBER_KINDS = {"number", "integer", "float", "true", "false", "undefined", "none"}
 _DROP_WORDS = {
     "var", "let", "const", "export", "import", "from", "as", "default", "void", "type",
     "declare", "readonly", "public", "private", "protected", "abstract", "override",
     "satisfies", "enum", "namespace", "module", "keyof", "infer", "is", "asserts",
 }
-_KEEP_SYMBOLS = {"...": "..."}
+_NUMBER_WORDS = {"number", "integer", "float", "true", "false", "undefined", "none"}
+_KEEP_SYMBOLS = {"..."}
 _NEW_OPTIONAL = ("Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError",
                  "EvalError", "URIError", "AggregateError", "Array", "Object")
 """Constructors a minifier calls without ``new`` (same result)."""
@@ -114,78 +207,28 @@ def language_for(path: str) -> str | None:
 
 
 @lru_cache(maxsize=None)
-def _grammar(language: str) -> tuple[Any, list[int]]:
-    """The parser language and the action table for its node kinds (built once)."""
+def _grammar(language: str) -> Any:
+    """The parser language of a grammar (loaded once)."""
+    import importlib
+
     import tree_sitter
 
-    if language == "typescript":
-        import tree_sitter_typescript as mod
-
-        raw = mod.language_typescript()
-    elif language == "tsx":
-        import tree_sitter_typescript as mod
-
-        raw = mod.language_tsx()
-    elif language == "javascript":
-        import tree_sitter_javascript as mod
-
-        raw = mod.language()
-    elif language == "python":
-        import tree_sitter_python as mod
-
-        raw = mod.language()
-    else:  # pragma: no cover - guarded by language_for
-        raise ValueError(f"no grammar for {language}")
-    lang = tree_sitter.Language(raw)
-    actions = [DESCEND] * 65536  # kind ids are u16; ERROR is 65535
-    for kid in range(lang.node_kind_count):
-        kind = lang.node_kind_for_id(kid) or ""
-        named = lang.node_kind_is_named(kid)
-        actions[kid] = _action(kind, named, language)
-    return lang, actions
+    module, function = _GRAMMARS[language]
+    return tree_sitter.Language(getattr(importlib.import_module(module), function)())
 
 
-def _action(kind: str, named: bool, language: str) -> int:
-    if not named:
-        if kind in _KEEP_SYMBOLS:
-            return KEYWORD
-        if kind.isidentifier():
-            if kind in _DROP_WORDS or kind in _NUMBER_KINDS:
-                return NUMBER if kind in _NUMBER_KINDS else DROP
-            return KEYWORD
-        return DROP
-    if kind in _SKIP_KINDS:
-        return SKIP
-    if kind in _NUMBER_KINDS:
-        return NUMBER
-    if kind in ("identifier", "type_identifier"):
-        return IDENT
-    if kind in ("property_identifier", "private_property_identifier"):
-        return PROP
-    if kind in ("shorthand_property_identifier", "shorthand_property_identifier_pattern"):
-        return SHORT
-    if kind == "string":
-        return STRING
-    if kind in ("string_fragment", "jsx_text", "string_content"):
-        return FRAG
-    if kind == "regex":
-        return REGEX
-    if kind in ("as_expression", "satisfies_expression"):
-        return ASEXPR
-    if kind in ("jsx_opening_element", "jsx_self_closing_element"):
-        return JSXNAME
-    if kind in ("null", "this", "super", "ellipsis"):
-        return LITERAL
-    if kind in ("escape_sequence", "string_start", "string_end", "statement_identifier"):
-        return DROP
-    return DESCEND
+def _keyword(kind: str) -> bool:
+    """An anonymous node that is a word of the language (``return``, ``func``), kept as
+    itself, unless bundlers add, drop or rewrite it."""
+    if kind in _KEEP_SYMBOLS:
+        return True
+    return kind.isidentifier() and kind not in _DROP_WORDS and kind not in _NUMBER_WORDS
 
 
 def parse(source: bytes, language: str) -> Any:
     import tree_sitter
 
-    lang, _ = _grammar(language)
-    return tree_sitter.Parser(lang).parse(source)
+    return tree_sitter.Parser(_grammar(language)).parse(source)
 
 
 def tokenize(source: bytes, language: str,
@@ -242,6 +285,9 @@ def tokenize(source: bytes, language: str,
         return [n for n, drop in zip(nodes, inside.tolist()) if not drop]
 
     prop_nodes = outside_jsx(prop_nodes)
+    shorts = caps.get("short", ())
+    if shorts and language == "rust":  # `S { x }`: a name that is also the field's
+        prop_starts |= set(begins(shorts).tolist())
     idents = outside_jsx([n for n in caps.get("ident", ()) if n.start_byte not in prop_starts])
     names = texts(idents)
     if "undefined" in names:
@@ -263,15 +309,21 @@ def tokenize(source: bytes, language: str,
     # `#name` (an ES private member) is renamed by minifiers (`#q`), like a local
     add(prop_nodes, [".#" if t[1:2] == "#" else t for t in props], props)
     keywords = caps.get("kw", ())
+    if language not in WEB and keywords:
+        # C's `NULL` is a `null` node over a `NULL` word: one token at one place
+        seen: set[int] = set()
+        keywords = [n for n in keywords
+                    if n.start_byte not in seen and not seen.add(n.start_byte)]
     add(keywords, [n.type for n in keywords])
     numbers = caps.get("num", ())
     add(numbers, "N")
     regexes = caps.get("regex", ())
     add(regexes, texts(regexes))
+    leaves = caps.get("text", ())
+    add(leaves, texts(leaves))
     jsx = caps.get("jsx", ())
     tags = texts(jsx)
     add(jsx, [t if t[:1].islower() and "." not in t else "I" for t in tags], tags)
-    shorts = caps.get("short", ())
     short_names = texts(shorts)
     add(shorts, ["." + t for t in short_names], ["." + t for t in short_names])
     add(shorts, "I", short_names)  # `{a}` reads as `.a I`, like `{a: x}`
@@ -374,7 +426,8 @@ def _query(language: str) -> tuple[Any, Any]:
     """The capture query of a grammar, built from its own list of node kinds."""
     import tree_sitter
 
-    lang, actions = _grammar(language)
+    lang = _grammar(language)
+    kinds = _KINDS[language]
     named: set[str] = set()
     words: set[str] = set()
     for kid in range(lang.node_kind_count):  # one name may be a node and a keyword
@@ -383,7 +436,7 @@ def _query(language: str) -> tuple[Any, Any]:
             continue
         if lang.node_kind_is_named(kid):
             named.add(kind)
-        elif actions[kid] == KEYWORD:
+        elif _keyword(kind):
             words.add(kind)
     keywords = sorted(words)
 
@@ -391,16 +444,20 @@ def _query(language: str) -> tuple[Any, Any]:
         return " ".join(f"({k}) @{capture}" for k in wanted if k in named)
 
     parts = [
-        some("ident", "identifier", "type_identifier"),
-        some("prop", "property_identifier", "private_property_identifier"),
-        some("short", "shorthand_property_identifier", "shorthand_property_identifier_pattern"),
-        some("frag", "string_fragment", "jsx_text", "string_content"),
-        some("num", *sorted(_NUMBER_KINDS)),
+        some("ident", *kinds.ident),
+        some("prop", *kinds.prop),
+        some("short", *kinds.short),
+        some("frag", *kinds.frag),
+        some("num", *sorted(kinds.num)),
         some("regex", "regex"),
-        some("kw", "null", "this", "super", "ellipsis"),
+        some("kw", *kinds.literal),
+        some("text", *kinds.text),
         "[" + " ".join(json.dumps(k) for k in keywords) + "] @kw" if keywords else "",
-        some("skip", *sorted(_SKIP_KINDS)),
+        some("skip", *sorted(kinds.skip)),
+        *kinds.patterns,
     ]
+    if language not in WEB:
+        return lang, tree_sitter.Query(lang, "\n".join(p for p in parts if p))
     if "as_expression" in named:
         parts.append("(as_expression (_) (_) @skip)")
     if "satisfies_expression" in named:
