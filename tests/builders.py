@@ -330,6 +330,24 @@ def _tar_member(path: str, data: bytes) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT) + data + bytes(-len(data) % 512)
 
 
+# -- protobuf ------------------------------------------------------------------------
+def varint(n: int) -> bytes:
+    """The protobuf base-128 varint of a non-negative ``n`` (low 7 bits first)."""
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def pb(number: int, value: int | bytes) -> bytes:
+    """One protobuf field: an int as a varint (wire type 0), bytes length-delimited (2)."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
 # -- packing and scanning ------------------------------------------------------------
 FORMATS = ("dir", "tar", "tgz", "tar.bz2", "tar.xz", "tar.zst", "zip")
 

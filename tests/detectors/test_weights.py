@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from builders import FORMATS, compress, pack, tar_bytes, zip_bytes
+from builders import FORMATS, compress, pack, pb, tar_bytes, varint, zip_bytes
 from seawall.artifacts.base import Content
 from seawall.detectors.base import FileView, all_detectors
 from seawall.detectors.weights import RULES, WeightsDetector
@@ -112,32 +112,17 @@ def npy_bytes(shape: tuple[int, ...], descr: str = "<f4") -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + b"\0" * 4 * math.prod(shape)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def _pb(number: int, value: int | bytes) -> bytes:
-    if isinstance(value, int):
-        return _varint(number << 3) + _varint(value)
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
-
-
 def onnx_bytes(producer: bytes = b"pytorch") -> bytes:
     def tensor(name: str, dims: list[int], dtype: int = 1) -> bytes:
-        packed = b"".join(_varint(d) for d in dims)
-        return (_pb(1, packed) + _pb(2, dtype) + _pb(8, name.encode())
-                + _pb(9, b"\0" * 4 * math.prod(dims)))
+        packed = b"".join(varint(d) for d in dims)
+        return (pb(1, packed) + pb(2, dtype) + pb(8, name.encode())
+                + pb(9, b"\0" * 4 * math.prod(dims)))
 
-    node = _pb(1, b"x") + _pb(1, b"w") + _pb(2, b"y") + _pb(4, b"MatMul")
-    graph = (_pb(1, node) + _pb(2, b"main") + _pb(5, tensor("w", [4, 3]))
-             + _pb(5, tensor("b", [3], dtype=10)))
-    return (_pb(1, 8) + _pb(2, producer) + _pb(3, b"2.3.0") + _pb(7, graph)
-            + _pb(8, _pb(1, b"") + _pb(2, 17)))
+    node = pb(1, b"x") + pb(1, b"w") + pb(2, b"y") + pb(4, b"MatMul")
+    graph = (pb(1, node) + pb(2, b"main") + pb(5, tensor("w", [4, 3]))
+             + pb(5, tensor("b", [3], dtype=10)))
+    return (pb(1, 8) + pb(2, producer) + pb(3, b"2.3.0") + pb(7, graph)
+            + pb(8, pb(1, b"") + pb(2, 17)))
 
 
 def _fb_table(buf: bytearray, slots: int, values: dict[int, int]) -> dict[int, int]:
@@ -363,8 +348,8 @@ QUIET = {
     "data.json": b'{"dtype": "F32", "data_offsets": [0, 4]}',
     "GGUF.md": b"GGUF is the format llama.cpp uses.\n",
     "plain.pkl": pickle.dumps({"a": [1, 2, 3]}, protocol=2),
-    "protobuf.bin": _pb(1, 1) + _pb(2, b"x" * 300) + _pb(3, b"y"),
-    "saved_graph_like.pb": _pb(1, 1) + _pb(2, b"meta"),
+    "protobuf.bin": pb(1, 1) + pb(2, b"x" * 300) + pb(3, b"y"),
+    "saved_graph_like.pb": pb(1, 1) + pb(2, b"meta"),
     "wheel.whl": zip_bytes({"pkg/data.pkl": b"x", "pkg/__init__.py": b"", "pkg-1.0.dist-info/RECORD": b""}),
     "config-only.zip": zip_bytes({"config.json": b"{}", "metadata.json": b"{}"}),
     "tflite-ish.bin": b"\xff\xff\xff\x7fTFL3" + NOISE[:100],
@@ -434,6 +419,21 @@ def test_onnx(tmp_path: Path) -> None:
     assert detect(data + b"\x00") == []  # a field number 0 after the model
 
 
+def test_onnx_cut_at_the_read_limit_is_judged_by_the_fields_before_the_cut() -> None:
+    """The tolerant protobuf walk: a cut graph still counts the initialisers it reached."""
+    data = onnx_bytes()
+    graph = data.index(b"pytorch\x1a\x052.3.0\x3a") + 15  # where field 7 (graph) says its length
+    seen = []
+    for cut in (graph + 5, data.index(b"w\x4a") + 2, data.index(b"b\x4a") + 2):
+        view = view_of(data[:cut], "huge.onnx")
+        view.size, view.complete = len(data), False
+        [finding] = list(WeightsDetector().scan(view))
+        seen.append((finding.rule, finding.evidence.get("initializers_seen")))
+    assert seen == [("weights.onnx", 0), ("weights.onnx", 1), ("weights.onnx", 2)]
+    assert finding.evidence["producer"] == "pytorch" and "tensors" not in finding.evidence
+    assert detect(data[: graph + 5]) == []  # the same bytes as a whole file: not a model
+
+
 def test_tflite(tmp_path: Path) -> None:
     data = tflite_bytes((3, 2))
     findings = scan(pack({"assets/detector.bin": data}, "zip", tmp_path))
@@ -471,7 +471,7 @@ def test_npz_once_with_every_array(tmp_path: Path) -> None:
 
 
 def test_savedmodel_once_per_folder(tmp_path: Path) -> None:
-    model = {"saved_model.pb": _pb(1, 1) + _pb(2, b"meta graph"),
+    model = {"saved_model.pb": pb(1, 1) + pb(2, b"meta graph"),
              "variables/variables.index": b"\0" * 40,
              "variables/variables.data-00000-of-00002": b"\0" * 1000,
              "variables/variables.data-00001-of-00002": b"\0" * 500,

@@ -24,7 +24,8 @@ from seawall.models import pickles
 from seawall.models.pickles import PickleError, scan_pickle, torch_state
 from seawall.models.readers import open_weights
 from seawall.models.tensors import ModelError
-from test_readers import _node, _pb, _tensor
+from builders import pb
+from test_readers import _node, _tensor
 
 
 def _int(n: int) -> bytes:
@@ -150,7 +151,7 @@ def test_npy_and_npz_shapes_larger_than_the_file(tmp_path: Path) -> None:
 
 
 def _onnx(path: Path, graph: bytes) -> Path:
-    path.write_bytes(_pb(1, 8) + _pb(7, graph) + _pb(8, _pb(2, 17)))
+    path.write_bytes(pb(1, 8) + pb(7, graph) + pb(8, pb(2, 17)))
     return path
 
 
@@ -159,7 +160,7 @@ def test_onnx_scale_that_would_broadcast_the_weight_up_is_refused(tmp_path: Path
     q = np.ones(4096, dtype=np.int8)
     scale = np.ones((4096, 1), dtype=np.float32)
     graph = (_node("Cast", ["q"], ["qf"], to=1) + _node("Mul", ["qf", "s"], ["w"])
-             + _pb(5, _tensor("q", q, 3)) + _pb(5, _tensor("s", scale, 1)))
+             + pb(5, _tensor("q", q, 3)) + pb(5, _tensor("s", scale, 1)))
     path = _onnx(tmp_path / "bcast.onnx", graph)
     with pytest.raises(ModelError, match=r"bcast\.onnx: w: scale of shape \(4096, 1\) does not"):
         _load(path)
@@ -167,8 +168,8 @@ def test_onnx_scale_that_would_broadcast_the_weight_up_is_refused(tmp_path: Path
 
 def test_onnx_packed_values_beyond_the_dims_stop_early(tmp_path: Path) -> None:
     packed = b"\x01" * 200_000  # 200k int32 values packed for a tensor of 2
-    body = _pb(1, 2) + _pb(2, 6) + _pb(8, b"t") + _pb(5, packed)
-    path = _onnx(tmp_path / "packed.onnx", _pb(5, body))
+    body = pb(1, 2) + pb(2, 6) + pb(8, b"t") + pb(5, packed)
+    path = _onnx(tmp_path / "packed.onnx", pb(5, body))
     with pytest.raises(ModelError, match=r"packed\.onnx: t has 3 values, expected 2"):
         _load(path)
 

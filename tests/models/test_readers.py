@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import weightgen as g
+from builders import pb
 from seawall.models.pickles import UnsafePickle, scan_pickle, torch_state
 from seawall.models.readers import open_weights
 from seawall.models.tensors import ModelError, canonical_hash
@@ -116,32 +117,17 @@ def test_strided_tensor_view() -> None:
     assert np.array_equal(got, np.arange(6, dtype=np.float32).reshape(2, 3).T)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def _pb(number: int, value: int | bytes) -> bytes:
-    if isinstance(value, int):
-        return _varint(number << 3) + _varint(value)
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
-
-
 def _tensor(name: str, array: np.ndarray, dtype: int) -> bytes:
-    dims = b"".join(_pb(1, d) for d in array.shape)
-    return dims + _pb(2, dtype) + _pb(8, name.encode()) + _pb(9, array.tobytes())
+    dims = b"".join(pb(1, d) for d in array.shape)
+    return dims + pb(2, dtype) + pb(8, name.encode()) + pb(9, array.tobytes())
 
 
 def _node(op: str, inputs: list[str], outputs: list[str], **ints: int) -> bytes:
-    body = b"".join(_pb(1, i.encode()) for i in inputs) + b"".join(
-        _pb(2, o.encode()) for o in outputs) + _pb(4, op.encode())
+    body = b"".join(pb(1, i.encode()) for i in inputs) + b"".join(
+        pb(2, o.encode()) for o in outputs) + pb(4, op.encode())
     for key, value in ints.items():
-        body += _pb(5, _pb(1, key.encode()) + _pb(3, value) + _pb(20, 2))
-    return _pb(1, body)
+        body += pb(5, pb(1, key.encode()) + pb(3, value) + pb(20, 2))
+    return pb(1, body)
 
 
 def test_onnx_int8_patterns_and_matmul_layout(tmp_path: Path) -> None:
@@ -156,10 +142,10 @@ def test_onnx_int8_patterns_and_matmul_layout(tmp_path: Path) -> None:
              + _node("Cast", ["w2_q"], ["w2_f"], to=1)
              + _node("Mul", ["w2_f", "w2_s"], ["w2"])
              + _node("MatMul", ["h", "w2"], ["y"])
-             + _pb(5, _tensor("w_q", q, 3)) + _pb(5, _tensor("w_s", scale, 1))
-             + _pb(5, _tensor("w2_q", q2, 3)) + _pb(5, _tensor("w2_s", s2, 1))
-             + _pb(5, _tensor("bias", W["layer.0.b"], 1)))
-    model = _pb(1, 8) + _pb(2, b"test") + _pb(7, graph) + _pb(8, _pb(2, 17))
+             + pb(5, _tensor("w_q", q, 3)) + pb(5, _tensor("w_s", scale, 1))
+             + pb(5, _tensor("w2_q", q2, 3)) + pb(5, _tensor("w2_s", s2, 1))
+             + pb(5, _tensor("bias", W["layer.0.b"], 1)))
+    model = pb(1, 8) + pb(2, b"test") + pb(7, graph) + pb(8, pb(2, 17))
     path = tmp_path / "m.onnx"
     path.write_bytes(model)
     with open_weights(path) as weights:
@@ -171,6 +157,27 @@ def test_onnx_int8_patterns_and_matmul_layout(tmp_path: Path) -> None:
     assert np.allclose(got, (q.astype(np.float32) * scale).T)
     assert np.allclose(got2, (q2.astype(np.float32) * s2).T)
     assert np.abs(got - w.T).max() <= scale.max() / 2 + 1e-6
+
+
+def test_onnx_damaged_protobuf_is_a_model_error_naming_the_file(tmp_path: Path) -> None:
+    """Found while indexing (field number 0, a cut graph) or only at load (a packed int whose
+    last varint is cut): a ``ModelError`` naming the file, never the wire reader's own error."""
+    def model(values: bytes, tail: bytes = b"") -> bytes:  # one int32 tensor "p" of 2 values
+        tensor = pb(1, 2) + pb(2, 6) + pb(8, b"p") + pb(5, values) + tail
+        return pb(1, 8) + pb(8, pb(2, 17)) + pb(7, pb(5, tensor))
+
+    assert _load_all(_write(tmp_path / "ok.onnx", model(b"\x01\x7f")))["p"].tolist() == [1, 127]
+    cases = {"zero.onnx": (model(b"\x01\x7f", b"\x00\x00"), r"\(field number 0\)"),
+             "cut.onnx": (model(b"\x01\x7f")[:-1], r"\(field runs past its message\)"),
+             "packed.onnx": (model(b"\x01\x80"), r"p: unreadable ONNX protobuf \(truncated varint")}
+    for name, (data, why) in cases.items():
+        with pytest.raises(ModelError, match=rf"{name}: .*{why}"):
+            _load_all(_write(tmp_path / name, data))
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def test_numpy_npy_npz_and_object_arrays(tmp_path: Path) -> None:

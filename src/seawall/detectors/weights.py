@@ -32,6 +32,7 @@ from seawall.artifacts.base import SEP
 from seawall.detectors.base import Detector, FileView, Rule
 from seawall.findings import Finding, Severity
 from seawall.models.pickles import ScanResult, looks_like_pickle, scan_pickle
+from seawall.protowire import Field, ShortRead, iter_fields, read_varint
 
 MiB = 1024 * 1024
 HIGH_BYTES = 50 * MiB
@@ -743,44 +744,10 @@ def _tflite(view: FileView) -> Found | None:
 
 
 # -- ONNX -------------------------------------------------------------------------------
-def _varint(data: Any, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise _Short
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(data: Any, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
-    """(field number, wire type, value or payload start, payload end) until ``end``."""
-    count = 0
-    while pos < end:
-        count += 1
-        if count > MAX_PROTO_FIELDS:
-            raise _Short
-        tag, pos = _varint(data, pos, end)
-        number, wire = tag >> 3, tag & 7
-        if number == 0:
-            raise ValueError("field number 0")
-        if wire == 0:
-            value, pos = _varint(data, pos, end)
-            yield number, wire, value, pos
-        elif wire == 2:
-            length, pos = _varint(data, pos, end)
-            yield number, wire, pos, pos + length
-            pos += length
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-            yield number, wire, 0, pos
-        else:
-            raise ValueError(f"wire type {wire}")
-    if pos != end:
-        raise _Short  # the last field runs past the end
+def _fields(data: Any, pos: int, end: int) -> Iterator[Field]:
+    """The fields of ``data[pos:end]``, tolerantly: a model cut at the read limit is judged
+    by the fields before the cut (``ShortRead`` comes after the cut field is yielded)."""
+    return iter_fields(data, pos, end, strict=False, max_fields=MAX_PROTO_FIELDS)
 
 
 ONNX_MODEL_WIRES = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
@@ -806,7 +773,7 @@ def _onnx(view: FileView) -> Found | None:
                 facts["producer"] = bytes(data[start:stop]).decode("utf-8")
             elif number == 8:
                 _opset(data, start, stop)
-    except _Short:
+    except ShortRead:
         if view.complete or 7 not in seen:
             return None
     if list(seen)[:1] != [1] or 7 not in seen or (8 not in seen and view.complete):
@@ -840,7 +807,7 @@ def _onnx_graph(data: Any, start: int, stop: int, end: int) -> dict[str, Any]:
                     dims.append(value)
                 elif tnum == 1 and twire == 2:
                     while value < tstop:
-                        dim, value = _varint(data, value, tstop)
+                        dim, value = read_varint(data, value, tstop)
                         dims.append(dim)
                 elif tnum == 2 and twire == 0:
                     dtype = value
@@ -848,7 +815,7 @@ def _onnx_graph(data: Any, start: int, stop: int, end: int) -> dict[str, Any]:
                     break
             parameters += math.prod(dims)
             dtypes[ONNX_TYPES.get(dtype, f"type{dtype}")] += 1
-    except (_Short, ValueError):
+    except ValueError:  # ShortRead and WireError included
         return {"initializers_seen": tensors}
     return {"tensors": tensors, "parameters": parameters, "dtypes": dict(dtypes.most_common())}
 

@@ -1,11 +1,12 @@
 """ONNX: initialisers read straight from the protobuf, int8 weights dequantised.
 
-No ``onnx`` import: a bounded protobuf walk (the same wire format the ``weights``
-detector walks) indexes the graph's initialisers and nodes. Two quantisation patterns
-are followed back to float weights: ``DequantizeLinear(q, scale, zero_point)`` and
-``Mul(Cast(q), scale)`` (what per-channel int8 exporters emit). A weight consumed as the
-second input of ``MatMul`` (or of ``Gemm`` without ``transB``) is stored ``(in, out)``
-and is transposed to the canonical ``(out, in)``. External data files are not followed.
+No ``onnx`` import: a bounded protobuf walk (``seawall.protowire``, strict: a message cut
+short is an error, never a partial model) indexes the graph's initialisers and nodes. Two
+quantisation patterns are followed back to float weights: ``DequantizeLinear(q, scale,
+zero_point)`` and ``Mul(Cast(q), scale)`` (what per-channel int8 exporters emit). A weight
+consumed as the second input of ``MatMul`` (or of ``Gemm`` without ``transB``) is stored
+``(in, out)`` and is transposed to the canonical ``(out, in)``. External data files are
+not followed.
 """
 
 from __future__ import annotations
@@ -13,57 +14,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from seawall.models.tensors import ITEM_SIZES, ModelError, TensorInfo, WeightFile, map_file
 from seawall.models.tensors import release, to_float32
+from seawall.protowire import WireError, iter_fields, read_varint
 
 MAX_FIELDS = 20_000_000
 ONNX_TYPES = {1: "F32", 2: "U8", 3: "I8", 4: "U16", 5: "I16", 6: "I32", 7: "I64", 9: "BOOL",
               10: "F16", 11: "F64", 12: "U32", 13: "U64", 16: "BF16"}
-
-
-class _Bad(Exception):
-    pass
-
-
-def _varint(data: Any, pos: int, end: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise _Bad("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(data: Any, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
-    """(field number, wire type, value or payload start, payload end)."""
-    while pos < end:
-        tag, pos = _varint(data, pos, end)
-        number, wire = tag >> 3, tag & 7
-        if wire == 0:
-            value, pos = _varint(data, pos, end)
-            yield number, wire, value, pos
-        elif wire == 2:
-            length, pos = _varint(data, pos, end)
-            if pos + length > end:
-                raise _Bad("field runs past its message")
-            yield number, wire, pos, pos + length
-            pos += length
-        elif wire in (1, 5):
-            width = 8 if wire == 1 else 4
-            yield number, wire, pos, pos + width
-            pos += width
-        else:
-            raise _Bad(f"wire type {wire}")
-    if pos != end:
-        raise _Bad("message runs past its end")
 
 
 @dataclass
@@ -93,28 +54,25 @@ class ONNXFile(WeightFile):
         try:
             graph = self._graph()
             inits, nodes = self._walk_graph(*graph)
-        except (_Bad, UnicodeDecodeError) as exc:
+        except (WireError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: unreadable ONNX protobuf ({exc})") from None
         self.inits = inits
         self._index(inits, nodes)
 
     # -- protobuf ------------------------------------------------------------------
     def _graph(self) -> tuple[int, int]:
-        for number, wire, start, stop in _fields(self.data, 0, len(self.data)):
+        for number, wire, start, stop in iter_fields(self.data, 0, len(self.data), strict=True):
             if number == 7 and wire == 2:
                 return start, stop
             if number == 2 and wire == 2:
                 self.metadata["producer"] = bytes(self.data[start:stop][:100]).decode("utf-8")
-        raise _Bad("no graph")
+        raise WireError("no graph")
 
     def _walk_graph(self, start: int, stop: int) -> tuple[dict[str, _Init], list[_Node]]:
         inits: dict[str, _Init] = {}
         nodes: list[_Node] = []
-        count = 0
-        for number, wire, s, e in _fields(self.data, start, stop):
-            count += 1
-            if count > MAX_FIELDS:
-                raise _Bad("graph has too many fields")
+        for number, wire, s, e in iter_fields(self.data, start, stop, strict=True,
+                                              max_fields=MAX_FIELDS):
             if number == 5 and wire == 2:
                 init = self._tensor(s, e)
                 inits[init.name] = init
@@ -125,14 +83,14 @@ class ONNXFile(WeightFile):
     def _tensor(self, start: int, stop: int) -> _Init:
         dims: list[int] = []
         init = _Init("", (), 0)
-        for number, wire, s, e in _fields(self.data, start, stop):
+        for number, wire, s, e in iter_fields(self.data, start, stop, strict=True):
             if number == 1:
                 if wire == 0:
                     dims.append(s)
                 else:
                     pos = s
                     while pos < e:
-                        dim, pos = _varint(self.data, pos, e)
+                        dim, pos = read_varint(self.data, pos, e)
                         dims.append(dim)
             elif number == 2 and wire == 0:
                 init.dtype = s
@@ -145,13 +103,13 @@ class ONNXFile(WeightFile):
             elif number in (13, 14):
                 init.external = True
         if len(dims) > 8:
-            raise _Bad(f"tensor {init.name!r} has {len(dims)} dimensions")
+            raise WireError(f"tensor {init.name!r} has {len(dims)} dimensions")
         init.dims = tuple(dims)
         return init
 
     def _node(self, start: int, stop: int) -> _Node:
         node = _Node("", [], [], {})
-        for number, wire, s, e in _fields(self.data, start, stop):
+        for number, wire, s, e in iter_fields(self.data, start, stop, strict=True):
             if wire != 2:
                 continue
             text = bytes(self.data[s:e]).decode("utf-8") if number in (1, 2, 4) else ""
@@ -163,7 +121,7 @@ class ONNXFile(WeightFile):
                 node.op = text
             elif number == 5:
                 name, value = "", None
-                for an, aw, av, ae in _fields(self.data, s, e):
+                for an, aw, av, ae in iter_fields(self.data, s, e, strict=True):
                     if an == 1 and aw == 2:
                         name = bytes(self.data[av:ae]).decode("utf-8")
                     elif an == 3 and aw == 0:
@@ -253,7 +211,11 @@ class ONNXFile(WeightFile):
                         continue
                     pos = s
                     while pos < e and len(ints) <= count:  # never more values than dims say
-                        value, pos = _varint(self.data, pos, e)
+                        try:
+                            value, pos = read_varint(self.data, pos, e)
+                        except WireError as exc:
+                            raise ModelError(f"{self.path}: {init.name}: unreadable ONNX "
+                                             f"protobuf ({exc})") from None
                         ints.append(value)
             arr = np.array(ints, dtype=np.uint64)
             if dtype == "F16":
