@@ -64,11 +64,12 @@ def test_future_version_is_refused(index_file: Path, tmp_path: Path) -> None:
     struct.pack_into("<I", data, len(MAGIC), VERSION + 1)
     future = tmp_path / "future.idx"
     future.write_bytes(bytes(data))
-    with pytest.raises(IndexFormatError, match=r"version 2 is newer than this seawall reads"):
+    with pytest.raises(IndexFormatError,
+                       match=rf"version {VERSION + 1} is newer than this seawall reads"):
         Index.load(future)
     result = run("hunt", str(tmp_path), "--index", str(future))
     assert result.exit_code == 2
-    assert "future.idx: index format version 2 is newer" in result.output
+    assert f"future.idx: index format version {VERSION + 1} is newer" in result.output
     assert "Traceback" not in result.output
 
 
@@ -145,5 +146,5 @@ def test_incremental_add_replaces_a_label(tmp_path: Path) -> None:
 def test_index_info_text(index_file: Path) -> None:
     result = run("index", "info", str(index_file))
     assert result.exit_code == 0
-    assert "format version 1" in result.output
+    assert "format version 2" in result.output
     assert "4 file(s), 106 line(s)" in result.output

@@ -103,6 +103,11 @@ class CodeCopyDetector(Detector):
         if b"\0" in data[:8192]:
             return []
         index = self.index()
+        if index.has_anchors:
+            from seawall.hunt.anchors import worth_parsing
+
+            if not worth_parsing(data, index):
+                return []  # shares too few anchors with any original: not parsed
         fp = fingerprint(data, language)
         findings = []
         for m in match(index, fp, FAMILY[language]):

@@ -43,7 +43,7 @@ class _Collector(Detector):
         assert language is not None
         data = bytes(view.data)
         if b"\0" not in data[:8192]:
-            self.sink.append((view.path, language, fingerprint(data, language)))
+            self.sink.append((view.path, language, fingerprint(data, language, anchors=True)))
         return ()
 
 

@@ -2,7 +2,8 @@
 
 Downloads each package below through seawall's own registry client (cached), walks it
 with the same openers and lexer as ``index add``, and keeps the top 32 bits of every
-k-gram and string shingle that occurs in at least ``--min-packages`` different packages:
+k-gram, string shingle and anchor (``anchors.py``) that occurs in at least
+``--min-packages`` different packages:
 code that several unrelated projects share (bundler runtimes, polyfills, vendored
 helpers, licence headers, well-known tables) is public whatever else it is, and the
 cross-package rule keeps the file small enough to ship. The packages are chosen apart
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         parts = [stoplist.top32(fp.kgrams) for _, _, fp in items]
         parts += [stoplist.top32(fp.shingles) for _, _, fp in items]
+        parts += [stoplist.top32(fp.anchors) for _, _, fp in items if fp.anchors is not None]
         values = np.unique(np.concatenate(parts))
         per_package.append(values)
         used.append(f"{spec}@{target.meta.get('version', '?')}")

@@ -107,7 +107,11 @@ def index_info(index_path: Path, fmt: str) -> None:
     click.echo(f"  k-gram size {info['k']}, shingle size {info['shingle']}, "
                f"document-frequency cap {info['df_cap']}")
     click.echo(f"  {info['files']:,} file(s), {info['lines']:,} line(s), "
-               f"{info['kgrams']:,} k-grams, {info['shingles']:,} string shingles")
+               f"{info['kgrams']:,} k-grams, {info['shingles']:,} string shingles, "
+               f"{info['anchors']:,} anchors")
+    if not info["prefilter"] and info["files"]:
+        click.echo("  no anchors for some originals (added by format version 1): every "
+                   "suspect is parsed; rebuild the index to hunt faster")
     for label, about in sorted(info["labels"].items()):
         click.echo(f"  label {label!r}: {about['files']:,} file(s) from "
                    f"{', '.join(about['sources'])}")

@@ -129,6 +129,8 @@ class Fingerprint:
     errors: bool = False
     text: int = 0
     """Hash of the text without whitespace (0 when too short)."""
+    anchors: np.ndarray | None = None
+    """The private side's anchors (``anchors.private_anchors``), for ``index add``."""
     specific: np.ndarray | None = None
     """Per k-gram: how many of its tokens are specific (property names, string words,
     regexes), as opposed to ``I``, ``N`` and keywords that any code is made of."""
@@ -180,10 +182,15 @@ def text_hash(source: bytes) -> int:
     return int.from_bytes(digest, "little") or 1
 
 
-def fingerprint(source: bytes, language: str) -> Fingerprint:
+def fingerprint(source: bytes, language: str, *, anchors: bool = False) -> Fingerprint:
+    """``anchors``: also compute the anchors an index keeps (the private side)."""
     newlines = newline_offsets(source)
     lines = len(newlines) + (1 if source and not source.endswith(b"\n") else 0)
-    fp = fingerprint_tokens(tokenize(source, language, hasher=token_array), newlines, lines,
-                            native=language not in WEB)
+    tokens = tokenize(source, language, hasher=token_array, fragments=anchors)
+    fp = fingerprint_tokens(tokens, newlines, lines, native=language not in WEB)
     fp.text = text_hash(source)
+    if anchors:
+        from seawall.hunt.anchors import private_anchors
+
+        fp.anchors = private_anchors(source, tokens.fragments)
     return fp

@@ -1,9 +1,9 @@
 """The private index: fingerprints and line numbers of the originals, never their text.
 
-On-disk format, version 1 (``docs/hunt.md`` is the full specification)::
+On-disk format, version 2 (``docs/hunt.md`` is the full specification)::
 
     offset 0   8 bytes   magic b"SWLHUNT\\0"
-    offset 8   u32 LE    format version (1)
+    offset 8   u32 LE    format version (2; version 1 is read too)
     offset 12  u32 LE    header length H
     offset 16  H bytes   header: UTF-8 JSON (parameters, labels, file table, sections)
     then zero padding to a multiple of 8, then the arrays of each section back to back
@@ -11,7 +11,8 @@ On-disk format, version 1 (``docs/hunt.md`` is the full specification)::
 
 Section ``kgram`` holds ``hash`` u64 (sorted ascending), ``file`` u32, ``exact`` u32,
 ``first`` u32, ``last`` u32; section ``shingle`` holds ``hash``, ``file``, ``first``,
-``last``. One row per distinct (hash, file). Loading maps the file and wraps the arrays
+``last``; section ``anchor`` (version 2) holds ``hash`` and ``file`` (``anchors.py``).
+One row per distinct (hash, file). Loading maps the file and wraps the arrays
 without copying, so even a 5-million-line index opens in milliseconds; it is checked
 (sizes, order, file ids) before use, because an index may come from someone else.
 """
@@ -34,7 +35,7 @@ from seawall.hunt.fingerprint import K, SHINGLE, Fingerprint
 from seawall.hunt.lexer import NORMALISER
 
 MAGIC = b"SWLHUNT\0"
-VERSION = 1
+VERSION = 2
 DF_CAP = 10
 """A fingerprint found in more original files than this is internal boilerplate: it
 says nothing about which file was copied, so it never counts."""
@@ -46,6 +47,7 @@ MAX_HEADER = 1 << 30
 KGRAM_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("exact", "<u4"), ("first", "<u4"),
                 ("last", "<u4"))
 SHINGLE_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("first", "<u4"), ("last", "<u4"))
+ANCHOR_FIELDS = (("hash", "<u8"), ("file", "<u4"))
 
 
 class IndexFormatError(ValueError):
@@ -63,6 +65,8 @@ class Original:
     shingles: int = 0
     whole: int = 0
     text: int = 0
+    anchors: int = 0
+    """Anchors that count (``anchors.py``); -1 when unknown (added by a version 1 index)."""
 
 
 @dataclass
@@ -71,8 +75,11 @@ class Index:
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     kgram: dict[str, np.ndarray] = field(default_factory=dict)
     shingle: dict[str, np.ndarray] = field(default_factory=dict)
+    anchor: dict[str, np.ndarray] = field(default_factory=dict)
     stoplist: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    version: int = VERSION
+    """The format version the index was read in (a save writes the current one)."""
     _keep: Any = None  # the mapping the arrays view
 
     def __post_init__(self) -> None:
@@ -80,8 +87,11 @@ class Index:
             self.kgram = _empty(KGRAM_FIELDS)
         if not self.shingle:
             self.shingle = _empty(SHINGLE_FIELDS)
+        if not self.anchor:
+            self.anchor = _empty(ANCHOR_FIELDS)
         self._whole: dict[int, list[int]] | None = None
         self._query: dict[str, np.ndarray] | None = None
+        self._anchored: bool | None = None
 
     # -- building ------------------------------------------------------------------
     def replace_label(self, label: str, sources: list[str],
@@ -97,18 +107,23 @@ class Index:
         sh = _filter_files(self.shingle, remap)
         new_kg: list[dict[str, np.ndarray]] = [kg]
         new_sh: list[dict[str, np.ndarray]] = [sh]
+        new_an: list[dict[str, np.ndarray]] = [_filter_files(self.anchor, remap)]
         for path, language, fp in items:
             fid = len(self.files)
             self.files.append(Original(label, path, language, fp.lines, whole=fp.whole,
-                                       text=fp.text))
+                                       text=fp.text, anchors=0 if fp.anchors is not None else -1))
             ids = np.full(len(fp.kgrams), fid, dtype=np.uint32)
             new_kg.append(_first_per_hash({"hash": fp.kgrams, "file": ids, "exact": fp.exact,
                                            "first": fp.first, "last": fp.last}))
             ids = np.full(len(fp.shingles), fid, dtype=np.uint32)
             new_sh.append(_first_per_hash({"hash": fp.shingles, "file": ids,
                                            "first": fp.shingle_first, "last": fp.shingle_last}))
+            if fp.anchors is not None:
+                new_an.append({"hash": fp.anchors,
+                               "file": np.full(len(fp.anchors), fid, dtype=np.uint32)})
         self.kgram = _sorted(_concat(new_kg, KGRAM_FIELDS), stop)
         self.shingle = _sorted(_concat(new_sh, SHINGLE_FIELDS), stop)
+        self.anchor = _sorted(_concat(new_an, ANCHOR_FIELDS), stop)
         self.labels.pop(label, None)
         self.labels[label] = {"sources": sources,
                               "files": sum(1 for f in self.files if f.label == label)}
@@ -121,10 +136,13 @@ class Index:
         n = len(self.files)
         kg = np.bincount(self.kgram["file"][self.counting(self.kgram["hash"])], minlength=n)
         sh = np.bincount(self.shingle["file"][self.counting(self.shingle["hash"])], minlength=n)
+        an = np.bincount(self.anchor["file"][self.counting(self.anchor["hash"])], minlength=n)
         for i, f in enumerate(self.files):
             f.kgrams, f.shingles = int(kg[i]), int(sh[i])
+            f.anchors = int(an[i]) if f.anchors >= 0 else -1
         self._whole = None
         self._query = None
+        self._anchored = None
 
     @staticmethod
     def counting(hashes: np.ndarray) -> np.ndarray:
@@ -145,8 +163,21 @@ class Index:
                 "shingle_total": np.array([f.shingles for f in self.files], np.float64),
                 "kgram_bits": _bitmap(self.kgram["hash"]),
                 "shingle_bits": _bitmap(self.shingle["hash"]),
+                "anchor_file": self.anchor["file"].astype(np.int64),
+                "anchor_counting": self.counting(self.anchor["hash"]),
+                "anchor_total": np.array([f.anchors for f in self.files], np.float64),
+                "anchor_bits": _bitmap(self.anchor["hash"]),
             }
         return self._query
+
+    @property
+    def has_anchors(self) -> bool:
+        """Whether suspects may be judged by anchors before parsing: only when every
+        original has them (an original added by a version 1 index has none, and a copy
+        of it would otherwise be skipped)."""
+        if self._anchored is None:
+            self._anchored = bool(self.files) and all(f.anchors >= 0 for f in self.files)
+        return self._anchored
 
     def whole_table(self) -> dict[int, list[int]]:
         """Originals by whole-stream hash and by text hash (distinct hash spaces)."""
@@ -162,8 +193,7 @@ class Index:
     def save(self, path: Path) -> None:
         """Write atomically: a crash never leaves half an index behind."""
         sections = []
-        for name, fields, arrays in (("kgram", KGRAM_FIELDS, self.kgram),
-                                     ("shingle", SHINGLE_FIELDS, self.shingle)):
+        for name, fields, arrays in self._sections():
             sections.append({"name": name, "count": int(len(arrays["hash"])),
                              "arrays": [[f, dt] for f, dt in fields]})
         header = {
@@ -171,7 +201,7 @@ class Index:
             "k": K, "shingle": SHINGLE, "df_cap": DF_CAP, "normaliser": NORMALISER,
             "stoplist": self.stoplist, "labels": self.labels,
             "files": [[f.label, f.path, f.language, f.lines, f.kgrams, f.shingles,
-                       f"{f.whole:016x}", f"{f.text:016x}"] for f in self.files],
+                       f"{f.whole:016x}", f"{f.text:016x}", f.anchors] for f in self.files],
             "sections": sections,
         }
         raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
@@ -182,8 +212,7 @@ class Index:
                 out.write(_PREAMBLE.pack(MAGIC, VERSION, len(raw)))
                 out.write(raw)
                 out.write(b"\0" * (-(_PREAMBLE.size + len(raw)) % 8))
-                for _name, fields, arrays in (("kgram", KGRAM_FIELDS, self.kgram),
-                                             ("shingle", SHINGLE_FIELDS, self.shingle)):
+                for _name, fields, arrays in self._sections():
                     for f, dt in fields:
                         data = np.ascontiguousarray(arrays[f], dtype=dt).tobytes()
                         out.write(data)
@@ -196,6 +225,10 @@ class Index:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def _sections(self) -> list[tuple[str, tuple[tuple[str, str], ...], dict[str, np.ndarray]]]:
+        return [("kgram", KGRAM_FIELDS, self.kgram), ("shingle", SHINGLE_FIELDS, self.shingle),
+                ("anchor", ANCHOR_FIELDS, self.anchor)]
 
     @classmethod
     def load(cls, path: Path) -> "Index":
@@ -241,7 +274,8 @@ class Index:
                 f"seawall uses {NORMALISER}: rebuild it (remove the file, then `seawall index "
                 f"add` your sources again)")
         files = [Original(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]),
-                          int(r[6], 16), int(r[7], 16)) for r in header["files"]]
+                          int(r[6], 16), int(r[7], 16), int(r[8]) if version >= 2 else -1)
+                 for r in header["files"]]
         offset = _PREAMBLE.size + hlen
         offset += -offset % 8
         sections: dict[str, dict[str, np.ndarray]] = {}
@@ -261,13 +295,14 @@ class Index:
             sections[section["name"]] = arrays
         index = cls(files=files, labels=dict(header.get("labels", {})),
                     kgram=sections["kgram"], shingle=sections["shingle"],
-                    stoplist=dict(header.get("stoplist", {})), path=path, _keep=buf)
+                    anchor=sections.get("anchor", {}),
+                    stoplist=dict(header.get("stoplist", {})), path=path, version=version,
+                    _keep=buf)
         index._check(path)
         return index
 
     def _check(self, path: Path) -> None:
-        for name, arrays, fields in (("kgram", self.kgram, KGRAM_FIELDS),
-                                     ("shingle", self.shingle, SHINGLE_FIELDS)):
+        for name, fields, arrays in self._sections():
             if set(arrays) != {f for f, _ in fields}:
                 raise IndexFormatError(f"{path}: corrupt index: bad {name} section")
             h = arrays["hash"]
@@ -278,9 +313,10 @@ class Index:
 
     def info(self) -> dict[str, Any]:
         return {
-            "version": VERSION, "k": K, "shingle": SHINGLE, "df_cap": DF_CAP,
+            "version": self.version, "k": K, "shingle": SHINGLE, "df_cap": DF_CAP,
             "normaliser": NORMALISER, "files": len(self.files), "lines": sum(f.lines for f in self.files),
             "kgrams": int(len(self.kgram["hash"])), "shingles": int(len(self.shingle["hash"])),
+            "anchors": int(len(self.anchor["hash"])), "prefilter": self.has_anchors,
             "labels": self.labels, "stoplist": self.stoplist,
         }
 
@@ -289,8 +325,11 @@ def _bitmap(hashes: np.ndarray) -> np.ndarray:
     """One bit per value of the top ``FILTER_BITS`` bits of a hash: set when the table
     holds a hash with that prefix (8 MiB; 1% of the bits set for a million k-grams)."""
     bits = np.zeros(1 << (FILTER_BITS - 3), dtype=np.uint8)
-    top = np.unique((np.asarray(hashes, dtype=np.uint64) >> np.uint64(64 - FILTER_BITS))
-                    .astype(np.int64))
+    top = (np.asarray(hashes, dtype=np.uint64) >> np.uint64(64 - FILTER_BITS)).astype(np.int64)
+    if len(top) > 1 and bool(np.any(top[1:] < top[:-1])):
+        top.sort()  # index tables are sorted already: their prefixes are too
+    if len(top) > 1:
+        top = top[np.concatenate(([True], top[1:] != top[:-1]))]
     np.bitwise_or.at(bits, top >> 3, (1 << (top & 7)).astype(np.uint8))
     return bits
 
