@@ -30,6 +30,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from seawall.hunt.fingerprint import distinct, kgram_hashes
+
 MEMBER_K = 3
 WORDS_K = 6
 OWN_MIN = 10
@@ -49,34 +51,14 @@ _MEMBER_SEED = 0x5EA
 _WORD_SEED = 0x3A11
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser (as the k-grams use)."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * np.uint64(0xBF58476D1CE4E5B9)
-    h = h ^ (h >> np.uint64(27))
-    h = h * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
 def _grams(names: list[bytes], k: int, seed: int) -> np.ndarray:
-    """Distinct hashes of every run of ``k`` names (crc32 per name, then a polynomial)."""
-    n = len(names) - k + 1
-    if n <= 0:
+    """Distinct hashes of every run of ``k`` names (crc32 per name, then the k-grams'
+    polynomial hash)."""
+    if len(names) < k:
         return np.zeros(0, dtype=np.uint64)
     values = np.fromiter(map(zlib.crc32, names, repeat(seed, len(names))), dtype=np.uint64,
                          count=len(names))
-    with np.errstate(over="ignore"):
-        h = values[:n].copy()
-        for j in range(1, k):
-            h *= np.uint64(0x9E3779B97F4A7C15)
-            h += values[j:j + n]
-        return _distinct(_mix(h))
-
-
-def _distinct(h: np.ndarray) -> np.ndarray:
-    """Sorted distinct values (a sort beats ``np.unique``'s hash table on short arrays)."""
-    h.sort()
-    return h[np.concatenate(([True], h[1:] != h[:-1]))] if len(h) > 1 else h
+    return distinct(kgram_hashes(values, k))
 
 
 def member_anchors(source: bytes) -> np.ndarray:
@@ -92,7 +74,7 @@ def string_anchors(source: bytes, fragments: Iterable[tuple[int, int]]) -> np.nd
     """The runs of ``WORDS_K`` words inside one string literal (the private side)."""
     parts = [_grams(_WORD.findall(source[s:e].lower()), WORDS_K, _WORD_SEED)
              for s, e in fragments if e - s >= 2 * WORDS_K - 1]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+    return distinct(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
 
 
 def private_anchors(source: bytes, fragments: Iterable[tuple[int, int]]) -> np.ndarray:

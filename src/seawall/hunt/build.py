@@ -15,6 +15,7 @@ from seawall.detectors.base import Detector, FileView
 from seawall.engine import Engine, Target
 from seawall.findings import Finding
 from seawall.hunt.fingerprint import Fingerprint, fingerprint
+from seawall.hunt.index import compact
 from seawall.hunt.lexer import language_for
 
 MAX_SOURCE_BYTES = 24 * 1024 * 1024
@@ -43,7 +44,8 @@ class _Collector(Detector):
         assert language is not None
         data = bytes(view.data)
         if b"\0" not in data[:8192]:
-            self.sink.append((view.path, language, fingerprint(data, language, anchors=True)))
+            fp = compact(fingerprint(data, language, anchors=True))
+            self.sink.append((view.path, language, fp))
         return ()
 
 

@@ -82,10 +82,11 @@ def index_add(sources: tuple[str, ...], index_path: Path, label: str | None,
         click.echo(f"error: {stoplist}: unreadable stoplist: {exc}", err=True)
         sys.exit(2)
     info = {**info, "values": int(len(stop))}
-    index_obj.replace_label(name, list(sources), items, stop, info)
+    added = len(items)
+    index_obj.replace_label(name, list(sources), items, stop, info)  # consumes items
     index_obj.save(index_path)
     summary = index_obj.info()
-    click.echo(f"{index_path}: label {name!r}: {len(items)} file(s) fingerprinted; index now "
+    click.echo(f"{index_path}: label {name!r}: {added} file(s) fingerprinted; index now "
                f"{summary['files']} file(s), {summary['kgrams']:,} k-grams, "
                f"{summary['shingles']:,} string shingles "
                f"({time.perf_counter() - started:.1f} s)", err=True)

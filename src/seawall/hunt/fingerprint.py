@@ -93,6 +93,15 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values: a sort and one comparison, several times faster than
+    ``np.unique`` (numpy 2's hash table) on the million-element arrays of a bundle."""
+    out = np.sort(values)
+    if len(out) < 2:
+        return out
+    return out[np.concatenate(([True], out[1:] != out[:-1]))]
+
+
 def kgram_hashes(values: np.ndarray, k: int) -> np.ndarray:
     """Hash of every window of ``k`` token hashes (a polynomial, wrapping mod 2**64)."""
     n = len(values) - k + 1
@@ -129,6 +138,8 @@ class Fingerprint:
     errors: bool = False
     text: int = 0
     """Hash of the text without whitespace (0 when too short)."""
+    compact: bool = False
+    """Reduced to what an index keeps (``index.compact``)."""
     anchors: np.ndarray | None = None
     """The private side's anchors (``anchors.private_anchors``), for ``index add``."""
     specific: np.ndarray | None = None

@@ -98,7 +98,10 @@ class Index:
                       items: Iterable[tuple[str, str, Fingerprint]],
                       stop: np.ndarray | None = None, stop_info: dict[str, Any] | None = None
                       ) -> None:
-        """Drop everything ``label`` held, then add ``items`` (path, language, fingerprint)."""
+        """Drop everything ``label`` held, then add ``items`` (path, language, fingerprint).
+
+        A list of items is consumed (emptied) as its arrays are moved into the index, so
+        a 5-million-line build never holds its fingerprints twice."""
         keep = np.array([f.label != label for f in self.files], dtype=bool)
         remap = np.full(len(self.files) + 1, -1, dtype=np.int64)
         remap[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
@@ -112,15 +115,15 @@ class Index:
             fid = len(self.files)
             self.files.append(Original(label, path, language, fp.lines, whole=fp.whole,
                                        text=fp.text, anchors=0 if fp.anchors is not None else -1))
-            ids = np.full(len(fp.kgrams), fid, dtype=np.uint32)
-            new_kg.append(_first_per_hash({"hash": fp.kgrams, "file": ids, "exact": fp.exact,
-                                           "first": fp.first, "last": fp.last}))
-            ids = np.full(len(fp.shingles), fid, dtype=np.uint32)
-            new_sh.append(_first_per_hash({"hash": fp.shingles, "file": ids,
-                                           "first": fp.shingle_first, "last": fp.shingle_last}))
+            fp = compact(fp)
+            new_kg.append({"hash": fp.kgrams, "exact": fp.exact, "first": fp.first,
+                           "last": fp.last, "file": _ids(fid, len(fp.kgrams))})
+            new_sh.append({"hash": fp.shingles, "first": fp.shingle_first,
+                           "last": fp.shingle_last, "file": _ids(fid, len(fp.shingles))})
             if fp.anchors is not None:
-                new_an.append({"hash": fp.anchors,
-                               "file": np.full(len(fp.anchors), fid, dtype=np.uint32)})
+                new_an.append({"hash": fp.anchors, "file": _ids(fid, len(fp.anchors))})
+        if isinstance(items, list):
+            items.clear()
         self.kgram = _sorted(_concat(new_kg, KGRAM_FIELDS), stop)
         self.shingle = _sorted(_concat(new_sh, SHINGLE_FIELDS), stop)
         self.anchor = _sorted(_concat(new_an, ANCHOR_FIELDS), stop)
@@ -149,9 +152,9 @@ class Index:
         """Mask of rows whose hash is in at most ``DF_CAP`` files (rows are sorted)."""
         if len(hashes) == 0:
             return np.zeros(0, dtype=bool)
-        lo = np.searchsorted(hashes, hashes, side="left")
-        hi = np.searchsorted(hashes, hashes, side="right")
-        return (hi - lo) <= DF_CAP
+        starts = np.flatnonzero(np.concatenate(([True], hashes[1:] != hashes[:-1])))
+        runs = np.diff(np.append(starts, len(hashes)))  # rows per distinct hash
+        return np.repeat(runs <= DF_CAP, runs)
 
     def query_arrays(self) -> dict[str, np.ndarray]:
         """What every lookup needs, computed once per loaded index (not per file)."""
@@ -328,9 +331,12 @@ def _bitmap(hashes: np.ndarray) -> np.ndarray:
     top = (np.asarray(hashes, dtype=np.uint64) >> np.uint64(64 - FILTER_BITS)).astype(np.int64)
     if len(top) > 1 and bool(np.any(top[1:] < top[:-1])):
         top.sort()  # index tables are sorted already: their prefixes are too
-    if len(top) > 1:
-        top = top[np.concatenate(([True], top[1:] != top[:-1]))]
-    np.bitwise_or.at(bits, top >> 3, (1 << (top & 7)).astype(np.uint8))
+    if len(top) == 0:
+        return bits
+    top = top[np.concatenate(([True], top[1:] != top[:-1]))]
+    byte = top >> 3
+    starts = np.flatnonzero(np.concatenate(([True], byte[1:] != byte[:-1])))
+    bits[byte[starts]] = np.bitwise_or.reduceat((1 << (top & 7)).astype(np.uint8), starts)
     return bits
 
 
@@ -340,14 +346,40 @@ def _empty(fields: tuple[tuple[str, str], ...]) -> dict[str, np.ndarray]:
 
 def _concat(parts: list[dict[str, np.ndarray]], fields: tuple[tuple[str, str], ...]
             ) -> dict[str, np.ndarray]:
-    return {f: np.concatenate([np.asarray(p[f], dtype=dt) for p in parts]) for f, dt in fields}
+    """One array per field, taking each field out of the parts as it goes: a field's
+    per-file arrays are freed once joined, so at most one extra field exists at a time."""
+    return {f: np.concatenate([np.asarray(p.pop(f), dtype=dt) for p in parts])
+            for f, dt in fields}
 
 
-def _first_per_hash(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """One row per distinct hash of one file: its first occurrence."""
-    _, first = np.unique(arrays["hash"], return_index=True)
-    first.sort()
-    return {k: v[first] for k, v in arrays.items()}
+def _ids(fid: int, count: int) -> np.ndarray:
+    return np.full(count, fid, dtype=np.uint32)
+
+
+def compact(fp: Fingerprint) -> Fingerprint:
+    """What an index keeps of a fingerprint: one row per distinct k-gram and shingle (its
+    first occurrence), and no per-k-gram specificity (a query-side figure). Collecting
+    compact fingerprints keeps a large build's memory near the index's own size."""
+    if fp.compact:
+        return fp
+    keep = _first_rows(fp.kgrams)
+    fp.kgrams, fp.exact = fp.kgrams[keep], fp.exact[keep]
+    fp.first, fp.last = fp.first[keep], fp.last[keep]
+    keep = _first_rows(fp.shingles)
+    fp.shingles = fp.shingles[keep]
+    fp.shingle_first, fp.shingle_last = fp.shingle_first[keep], fp.shingle_last[keep]
+    fp.specific = None
+    fp.compact = True
+    return fp
+
+
+def _first_rows(hashes: np.ndarray) -> np.ndarray:
+    """Positions of each distinct hash's first occurrence, in file order."""
+    if len(hashes) < 2:
+        return np.arange(len(hashes))
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    return np.sort(order[np.concatenate(([True], ordered[1:] != ordered[:-1]))])
 
 
 def _filter_files(arrays: dict[str, np.ndarray], remap: np.ndarray) -> dict[str, np.ndarray]:
@@ -360,10 +392,17 @@ def _filter_files(arrays: dict[str, np.ndarray], remap: np.ndarray) -> dict[str,
 
 
 def _sorted(arrays: dict[str, np.ndarray], stop: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Drop stoplisted rows, then sort by (hash, file): one column at a time, each old
+    column freed as its new one is made (``arrays`` is consumed)."""
     if stop is not None and len(stop) and len(arrays["hash"]):
         from seawall.hunt.stoplist import stopped
 
-        keep = ~stopped(stop, arrays["hash"])
-        arrays = {k: v[keep] for k, v in arrays.items()}
+        keep = np.flatnonzero(~stopped(stop, arrays["hash"]))
+        if len(keep) < len(arrays["hash"]):
+            for k in list(arrays):
+                arrays[k] = arrays[k][keep]
+        del keep
     order = np.lexsort((arrays["file"], arrays["hash"]))
-    return {k: np.ascontiguousarray(v[order]) for k, v in arrays.items()}
+    for k in list(arrays):
+        arrays[k] = np.ascontiguousarray(arrays[k][order])
+    return arrays

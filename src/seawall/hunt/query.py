@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from seawall.hunt.fingerprint import K, Fingerprint
+from seawall.hunt.fingerprint import K, Fingerprint, distinct
 from seawall.hunt.index import DF_CAP, FILTER_BITS, Index
 
 MIN_MATCHED = 10
@@ -139,9 +139,9 @@ def _per_file(files: np.ndarray, rows: np.ndarray, pos: np.ndarray, n: int
     if len(rows) == 0:
         z = np.zeros(n, dtype=np.int64)
         return z, z
-    urows = np.unique(rows)
+    urows = distinct(rows)
     orig = np.bincount(files[urows], minlength=n)
-    pairs = np.unique((files[rows].astype(np.int64) << 32) | pos)
+    pairs = distinct((files[rows].astype(np.int64) << 32) | pos)
     susp = np.bincount((pairs >> 32).astype(np.int64), minlength=n)
     return orig, susp
 
@@ -273,9 +273,9 @@ def _explain_away(token_ok: np.ndarray, groups: dict[int, tuple[np.ndarray, np.n
         p, r = groups.get(fid, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
         fresh = ~covered[p]
         if fid not in whole and not fresh.all():
-            matched = len(np.unique(r[fresh]))
+            matched = len(distinct(r[fresh]))
             cov_o = matched / totals[fid]
-            cov_s = len(np.unique(p[fresh])) / max(n_suspect, 1)
+            cov_s = len(distinct(p[fresh])) / max(n_suspect, 1)
             passes = matched >= MIN_MATCHED and (
                 cov_s >= SUSPECT_COVERAGE or cov_o >= ORIGINAL_COVERAGE)
             if not passes:
