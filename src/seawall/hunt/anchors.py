@@ -4,21 +4,26 @@ Parsing is most of a hunt's cost (tree-sitter reads ~8 MB/s of JavaScript here),
 nearly every file of a haystack is unrelated to the index. Anchors are read from the
 raw bytes without a parser, in a few C-level passes, and survive what a copy goes
 through, because they are made of what renaming, reformatting, type stripping and
-minifying leave alone:
+minifying leave alone. There are two kinds, each judged on its own:
 
 * ``member`` anchors: runs of ``MEMBER_K`` member names in the order the text accesses
-  them (``.name``, ``->name``, ``::name``);
-* ``string`` anchors: runs of ``WORDS_K`` lower-cased words. On the private side only
-  runs inside one string literal (from the parser) are kept; on the suspect side every
-  run of words is hashed, which is a superset, since a literal's words stay in order.
+  them (``.name``, ``->name``, ``::name``; not the names compilers add, ``.default`` and
+  compiled JSX's ``.createElement``). The private side keeps the runs of its text as it
+  is and those of the code the lexer keeps (comments, imports, TypeScript types left
+  out, as a compiler leaves them out);
+* ``string`` anchors: runs of ``WORDS_K`` lower-cased words (any script), escapes
+  (``\\n``) read as spaces. On the private side only runs inside one string literal are
+  kept; on the suspect side every run of words of the text is hashed, a superset, since
+  a literal's words stay in order whatever the code around them becomes (a port).
 
-A suspect is parsed only when, for some original, it holds at least ``MIN_HITS`` of the
-original's anchors (a third of them when it has fewer than 9) and ``MIN_SHARE`` of them (a whole copy holds nearly all of them; a
-bundle or a concatenation holds the share of the original it emits). A suspect too poor
-in member anchors to judge (fewer than ``OWN_MIN``: small files, JSX-heavy components)
-or large (a bundle: ``MAX_BYTES``) is always parsed, so a copy of an original with few
-anchors is never skipped. A regex cannot lose sync here the way a regex lexer does:
-nothing depends on knowing where a string or a comment starts, only on runs of names.
+A suspect is parsed when, for some original and one kind, it holds at least ``MIN_HITS``
+of the original's anchors of that kind (of member anchors, a third of them when it has
+fewer than 9, at least two) and ``MIN_SHARE`` of them. A suspect too poor in member anchors to judge
+(fewer than ``OWN_MIN``: small files, JSX-heavy components) or large (a bundle:
+``MAX_BYTES``) is always parsed, so a file-for-file copy of an original with few anchors
+is never skipped: it has few too. A regex cannot lose sync here the way a regex lexer
+does: nothing depends on knowing where a string or a comment starts, only on runs of
+names and words.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import numpy as np
 
 from seawall.hunt.fingerprint import distinct, kgram_hashes
 
+MEMBER, STRING = 0, 1
+"""Anchor kinds (the ``kind`` column of the index's ``anchor`` section)."""
 MEMBER_K = 3
 WORDS_K = 6
 OWN_MIN = 10
@@ -39,14 +46,21 @@ OWN_MIN = 10
 MIN_HITS = 3
 MIN_SHARE = 0.05
 SMALL_SHARE = 1 / 3
-"""An original with fewer than 9 anchors needs a third of them (at least one): a
+"""An original with fewer than 9 member anchors needs a third of them (at least two, or
+all when it has fewer): a
 transpiled React component keeps few of its runs of member names (JSX compiles to
-``createElement`` calls that interleave new ones)."""
+``createElement`` calls that interleave new ones). String anchors need ``MIN_HITS``
+(or all, when fewer): a literal's words survive whole, and a port is only reported with
+10 matched shingles, which an original with fewer string anchors cannot give."""
 MAX_BYTES = 1 << 20
 """Larger suspects (bundles) are always parsed: they hold parts of many originals."""
 
-_MEMBER = re.compile(rb"(?:\.|->|::)[ \t]*([A-Za-z_$][\w$]*)")
-_WORD = re.compile(rb"[a-z0-9]+")
+_MEMBER = re.compile(rb"(?:\.|->|::)\s*([A-Za-z_$][\w$]*)")
+_WORD = re.compile(rb"(?:[a-z0-9]|[\xc2-\xf4][\x80-\xbf]+)+")
+"""A word: ASCII letters and digits (lower-cased first), or any non-ASCII character."""
+_ESCAPE = re.compile(rb"\\(?:u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.S)
+_ONLY_ESCAPES = re.compile(rb"(?:\\(?:u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.))+",
+                           re.S)
 _MEMBER_SEED = 0x5EA
 _WORD_SEED = 0x3A11
 
@@ -61,24 +75,62 @@ def _grams(names: list[bytes], k: int, seed: int) -> np.ndarray:
     return distinct(kgram_hashes(values, k))
 
 
+_ADDED_MEMBERS = frozenset({b"createElement", b"jsx", b"jsxs", b"jsxDEV", b"Fragment",
+                            b"default"})
+"""Member names that compilers add (compiled JSX's callee, ES-module interop's
+``.default``): not read on either side, so a compiled copy keeps its original's runs."""
+
+
 def member_anchors(source: bytes) -> np.ndarray:
-    return _grams(_MEMBER.findall(source), MEMBER_K, _MEMBER_SEED)
+    names = [n for n in _MEMBER.findall(source) if n not in _ADDED_MEMBERS]
+    return _grams(names, MEMBER_K, _MEMBER_SEED)
+
+
+def _words(text: bytes) -> list[bytes]:
+    return _WORD.findall(_ESCAPE.sub(b" ", text.lower()))
 
 
 def word_anchors(source: bytes) -> np.ndarray:
     """Every run of ``WORDS_K`` words of the text (the suspect side)."""
-    return _grams(_WORD.findall(source.lower()), WORDS_K, _WORD_SEED)
+    return _grams(_words(source), WORDS_K, _WORD_SEED)
+
+
+def literal_spans(source: bytes, fragments: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parser's string fragments, joined where only escapes part them (a grammar
+    ends a fragment at ``\\n``; the text reads on across it)."""
+    spans: list[tuple[int, int]] = []
+    for start, end in sorted(fragments):
+        if spans and start >= spans[-1][1] and \
+                _ONLY_ESCAPES.fullmatch(source, spans[-1][1], start) is not None:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
 
 
 def string_anchors(source: bytes, fragments: Iterable[tuple[int, int]]) -> np.ndarray:
     """The runs of ``WORDS_K`` words inside one string literal (the private side)."""
-    parts = [_grams(_WORD.findall(source[s:e].lower()), WORDS_K, _WORD_SEED)
-             for s, e in fragments if e - s >= 2 * WORDS_K - 1]
+    parts = [_grams(_words(source[s:e]), WORDS_K, _WORD_SEED)
+             for s, e in literal_spans(source, fragments) if e - s >= 2 * WORDS_K - 1]
     return distinct(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
 
 
-def private_anchors(source: bytes, fragments: Iterable[tuple[int, int]]) -> np.ndarray:
-    return np.union1d(member_anchors(source), string_anchors(source, fragments))
+def private_member_anchors(source: bytes, dropped: Iterable[tuple[int, int]]) -> np.ndarray:
+    """Member anchors of the text as it is (what a verbatim copy holds) and of the code
+    the lexer keeps, ``dropped`` spans (comments, imports, types) blanked, as a compiler
+    or a minifier removes them (what a compiled copy holds)."""
+    spans = sorted(dropped)
+    raw = member_anchors(source)
+    if not spans:
+        return raw
+    text = bytearray(source)
+    end = 0
+    for s, e in spans:
+        s = max(s, end)
+        if e > s:
+            text[s:e] = b" " * (e - s)
+            end = e
+    return np.union1d(raw, member_anchors(bytes(text)))
 
 
 def worth_parsing(source: bytes, index: Any) -> bool:
@@ -90,23 +142,23 @@ def worth_parsing(source: bytes, index: Any) -> bool:
     if len(members) < OWN_MIN:
         return True
     q = index.query_arrays()
-    totals = q["anchor_total"]
-    need = np.maximum(np.minimum(MIN_HITS, np.maximum(1, np.floor(totals * SMALL_SHARE))),
-                      MIN_SHARE * totals)
-    count = _hits(members, index.anchor["hash"], q)
-    if count is not None and bool(np.any((count > 0) & (count >= need))):
+    table = index.anchor["hash"]
+    if _enough(_hits(members, table, q, MEMBER), q["anchor_total"][MEMBER], SMALL_SHARE):
         return True
-    words = _hits(word_anchors(source), index.anchor["hash"], q)
-    if words is None:
+    return _enough(_hits(word_anchors(source), table, q, STRING), q["anchor_total"][STRING], 1)
+
+
+def _enough(count: np.ndarray | None, totals: np.ndarray, small_share: float) -> bool:
+    if count is None:
         return False
-    if count is not None:
-        words += count
-    return bool(np.any((words > 0) & (words >= need)))
+    few = np.minimum(totals, np.maximum(2, np.floor(totals * small_share)))
+    need = np.maximum(np.minimum(MIN_HITS, few), MIN_SHARE * totals)
+    return bool(np.any((count > 0) & (count >= need)))
 
 
-def _hits(hashes: np.ndarray, table: np.ndarray, q: dict[str, np.ndarray]
+def _hits(hashes: np.ndarray, table: np.ndarray, q: dict[str, Any], kind: int
           ) -> np.ndarray | None:
-    """Per original, how many of ``hashes`` are its anchors (None: none at all)."""
+    """Per original, how many of ``hashes`` are its anchors of ``kind`` (None: none)."""
     if len(table) == 0 or len(hashes) == 0:
         return None
     from seawall.hunt.index import FILTER_BITS
@@ -116,14 +168,13 @@ def _hits(hashes: np.ndarray, table: np.ndarray, q: dict[str, np.ndarray]
     hashes = hashes[(bits[top >> 3] >> (top & 7).astype(np.uint8)) & 1 == 1]
     if len(hashes) == 0:
         return None
-    files, counting = q["anchor_file"], q["anchor_counting"]
     lo = np.searchsorted(table, hashes, side="left")
     hit = np.flatnonzero(table[np.minimum(lo, len(table) - 1)] == hashes)
     if len(hit) == 0:
         return None
     hi = np.searchsorted(table, hashes[hit], side="right")
     rows = np.concatenate([np.arange(a, b) for a, b in zip(lo[hit].tolist(), hi.tolist())])
-    rows = rows[counting[rows]]
+    rows = rows[q["anchor_counting"][rows] & (q["anchor_kind"][rows] == kind)]
     if len(rows) == 0:
         return None
-    return np.bincount(files[rows], minlength=len(q["anchor_total"]))
+    return np.bincount(q["anchor_file"][rows], minlength=len(q["anchor_total"][kind]))

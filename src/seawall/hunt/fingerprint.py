@@ -141,7 +141,9 @@ class Fingerprint:
     compact: bool = False
     """Reduced to what an index keeps (``index.compact``)."""
     anchors: np.ndarray | None = None
-    """The private side's anchors (``anchors.private_anchors``), for ``index add``."""
+    """The private side's member anchors (``anchors.py``), for ``index add``."""
+    string_anchors: np.ndarray | None = None
+    """...and its string anchors."""
     specific: np.ndarray | None = None
     """Per k-gram: how many of its tokens are specific (property names, string words,
     regexes), as opposed to ``I``, ``N`` and keywords that any code is made of."""
@@ -201,7 +203,8 @@ def fingerprint(source: bytes, language: str, *, anchors: bool = False) -> Finge
     fp = fingerprint_tokens(tokens, newlines, lines, native=language not in WEB)
     fp.text = text_hash(source)
     if anchors:
-        from seawall.hunt.anchors import private_anchors
+        from seawall.hunt import anchors as anchor_mod
 
-        fp.anchors = private_anchors(source, tokens.fragments)
+        fp.anchors = anchor_mod.private_member_anchors(source, tokens.dropped)
+        fp.string_anchors = anchor_mod.string_anchors(source, tokens.fragments)
     return fp

@@ -11,7 +11,8 @@ On-disk format, version 2 (``docs/hunt.md`` is the full specification)::
 
 Section ``kgram`` holds ``hash`` u64 (sorted ascending), ``file`` u32, ``exact`` u32,
 ``first`` u32, ``last`` u32; section ``shingle`` holds ``hash``, ``file``, ``first``,
-``last``; section ``anchor`` (version 2) holds ``hash`` and ``file`` (``anchors.py``).
+``last``; section ``anchor`` (version 2) holds ``hash``, ``file`` and ``kind`` (0 member,
+1 string: ``anchors.py``).
 One row per distinct (hash, file). Loading maps the file and wraps the arrays
 without copying, so even a 5-million-line index opens in milliseconds; it is checked
 (sizes, order, file ids) before use, because an index may come from someone else.
@@ -47,7 +48,7 @@ MAX_HEADER = 1 << 30
 KGRAM_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("exact", "<u4"), ("first", "<u4"),
                 ("last", "<u4"))
 SHINGLE_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("first", "<u4"), ("last", "<u4"))
-ANCHOR_FIELDS = (("hash", "<u8"), ("file", "<u4"))
+ANCHOR_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("kind", "<u1"))
 
 
 class IndexFormatError(ValueError):
@@ -66,7 +67,10 @@ class Original:
     whole: int = 0
     text: int = 0
     anchors: int = 0
-    """Anchors that count (``anchors.py``); -1 when unknown (added by a version 1 index)."""
+    """Member anchors that count (``anchors.py``); -1 when unknown (added by a version 1
+    index)."""
+    string_anchors: int = 0
+    """String anchors that count; -1 when unknown."""
 
 
 @dataclass
@@ -113,15 +117,18 @@ class Index:
         new_an: list[dict[str, np.ndarray]] = [_filter_files(self.anchor, remap)]
         for path, language, fp in items:
             fid = len(self.files)
+            known = 0 if fp.anchors is not None and fp.string_anchors is not None else -1
             self.files.append(Original(label, path, language, fp.lines, whole=fp.whole,
-                                       text=fp.text, anchors=0 if fp.anchors is not None else -1))
+                                       text=fp.text, anchors=known, string_anchors=known))
             fp = compact(fp)
             new_kg.append({"hash": fp.kgrams, "exact": fp.exact, "first": fp.first,
                            "last": fp.last, "file": _ids(fid, len(fp.kgrams))})
             new_sh.append({"hash": fp.shingles, "first": fp.shingle_first,
                            "last": fp.shingle_last, "file": _ids(fid, len(fp.shingles))})
-            if fp.anchors is not None:
-                new_an.append({"hash": fp.anchors, "file": _ids(fid, len(fp.anchors))})
+            for kind, found in ((0, fp.anchors), (1, fp.string_anchors)):
+                if found is not None:
+                    new_an.append({"hash": found, "file": _ids(fid, len(found)),
+                                   "kind": np.full(len(found), kind, dtype=np.uint8)})
         if isinstance(items, list):
             items.clear()
         self.kgram = _sorted(_concat(new_kg, KGRAM_FIELDS), stop)
@@ -139,10 +146,13 @@ class Index:
         n = len(self.files)
         kg = np.bincount(self.kgram["file"][self.counting(self.kgram["hash"])], minlength=n)
         sh = np.bincount(self.shingle["file"][self.counting(self.shingle["hash"])], minlength=n)
-        an = np.bincount(self.anchor["file"][self.counting(self.anchor["hash"])], minlength=n)
+        counted = self.counting(self.anchor["hash"])
+        kind = self.anchor["kind"]
+        an = [np.bincount(self.anchor["file"][counted & (kind == k)], minlength=n) for k in (0, 1)]
         for i, f in enumerate(self.files):
             f.kgrams, f.shingles = int(kg[i]), int(sh[i])
-            f.anchors = int(an[i]) if f.anchors >= 0 else -1
+            if f.anchors >= 0 and f.string_anchors >= 0:
+                f.anchors, f.string_anchors = int(an[0][i]), int(an[1][i])
         self._whole = None
         self._query = None
         self._anchored = None
@@ -166,12 +176,26 @@ class Index:
                 "shingle_total": np.array([f.shingles for f in self.files], np.float64),
                 "kgram_bits": _bitmap(self.kgram["hash"]),
                 "shingle_bits": _bitmap(self.shingle["hash"]),
-                "anchor_file": self.anchor["file"].astype(np.int64),
-                "anchor_counting": self.counting(self.anchor["hash"]),
-                "anchor_total": np.array([f.anchors for f in self.files], np.float64),
+                **self._anchor_arrays(),
                 "anchor_bits": _bitmap(self.anchor["hash"]),
             }
         return self._query
+
+    def _anchor_arrays(self) -> dict[str, Any]:
+        """What ``anchors.worth_parsing`` needs. An original whose anchors of a kind are
+        all capped (the same file indexed more than ``DF_CAP`` times) is judged by all of
+        them, capped or not: with none that count, a copy of it could never be parsed."""
+        n = len(self.files)
+        files = self.anchor["file"].astype(np.int64)
+        kind = self.anchor["kind"].astype(np.int64)
+        counting = self.counting(self.anchor["hash"])
+        rows = np.bincount(files * 2 + kind, minlength=2 * n).reshape(n, 2)
+        counted = np.bincount(files[counting] * 2 + kind[counting], minlength=2 * n).reshape(n, 2)
+        capped = (counted == 0) & (rows > 0)
+        counting = counting | capped[files, kind]
+        totals = np.where(capped, rows, counted).astype(np.float64)
+        return {"anchor_file": files, "anchor_kind": kind, "anchor_counting": counting,
+                "anchor_total": (totals[:, 0], totals[:, 1])}
 
     @property
     def has_anchors(self) -> bool:
@@ -179,7 +203,8 @@ class Index:
         original has them (an original added by a version 1 index has none, and a copy
         of it would otherwise be skipped)."""
         if self._anchored is None:
-            self._anchored = bool(self.files) and all(f.anchors >= 0 for f in self.files)
+            self._anchored = bool(self.files) and all(
+                f.anchors >= 0 and f.string_anchors >= 0 for f in self.files)
         return self._anchored
 
     def whole_table(self) -> dict[int, list[int]]:
@@ -204,7 +229,8 @@ class Index:
             "k": K, "shingle": SHINGLE, "df_cap": DF_CAP, "normaliser": NORMALISER,
             "stoplist": self.stoplist, "labels": self.labels,
             "files": [[f.label, f.path, f.language, f.lines, f.kgrams, f.shingles,
-                       f"{f.whole:016x}", f"{f.text:016x}", f.anchors] for f in self.files],
+                       f"{f.whole:016x}", f"{f.text:016x}", f.anchors, f.string_anchors]
+                      for f in self.files],
             "sections": sections,
         }
         raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
@@ -249,7 +275,7 @@ class Index:
         except IndexFormatError:
             raise
         except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError,
-                struct.error) as exc:
+                OverflowError, struct.error) as exc:
             # the mapping is left to the collector: arrays made so far may still view it
             raise IndexFormatError(f"{path}: corrupt index: {exc}") from None
 
@@ -276,8 +302,13 @@ class Index:
                 f"{path}: index made by token normaliser {header.get('normaliser')}, this "
                 f"seawall uses {NORMALISER}: rebuild it (remove the file, then `seawall index "
                 f"add` your sources again)")
-        files = [Original(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]),
-                          int(r[6], 16), int(r[7], 16), int(r[8]) if version >= 2 else -1)
+        width = 10 if version >= 2 else 8
+        if any(not isinstance(r, list) or len(r) != width for r in header["files"]):
+            raise IndexFormatError(f"{path}: corrupt index: a file row is not {width} fields")
+        files = [Original(str(r[0]), str(r[1]), str(r[2]), _header_int(r[3]), _header_int(r[4]),
+                          _header_int(r[5]), int(r[6], 16), int(r[7], 16),
+                          _header_int(r[8], -1) if version >= 2 else -1,
+                          _header_int(r[9], -1) if version >= 2 else -1)
                  for r in header["files"]]
         offset = _PREAMBLE.size + hlen
         offset += -offset % 8
@@ -296,6 +327,8 @@ class Index:
                 arrays[fname] = np.frombuffer(buf, dtype=dtype, count=count, offset=offset)
                 offset += nbytes + (-nbytes % 8)
             sections[section["name"]] = arrays
+        if version >= 2 and "anchor" not in sections:
+            raise IndexFormatError(f"{path}: corrupt index: no anchor section")
         index = cls(files=files, labels=dict(header.get("labels", {})),
                     kgram=sections["kgram"], shingle=sections["shingle"],
                     anchor=sections.get("anchor", {}),
@@ -306,8 +339,11 @@ class Index:
 
     def _check(self, path: Path) -> None:
         for name, fields, arrays in self._sections():
-            if set(arrays) != {f for f, _ in fields}:
+            if set(arrays) != {f for f, _ in fields} or any(
+                    arrays[f].dtype != np.dtype(dt) for f, dt in fields):
                 raise IndexFormatError(f"{path}: corrupt index: bad {name} section")
+            if name == "anchor" and len(arrays["kind"]) and int(arrays["kind"].max()) > 1:
+                raise IndexFormatError(f"{path}: corrupt index: unknown anchor kind")
             h = arrays["hash"]
             if len(h) > 1 and bool(np.any(h[1:] < h[:-1])):
                 raise IndexFormatError(f"{path}: corrupt index: {name} hashes out of order")
@@ -350,6 +386,14 @@ def _concat(parts: list[dict[str, np.ndarray]], fields: tuple[tuple[str, str], .
     per-file arrays are freed once joined, so at most one extra field exists at a time."""
     return {f: np.concatenate([np.asarray(p.pop(f), dtype=dt) for p in parts])
             for f, dt in fields}
+
+
+def _header_int(value: Any, least: int = 0) -> int:
+    """A count from an index header: an integer, not below ``least`` (-1: unknown)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least \
+            or value >= 1 << 40:
+        raise ValueError(f"bad count {value!r}")
+    return value
 
 
 def _ids(fid: int, count: int) -> np.ndarray:

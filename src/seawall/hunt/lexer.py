@@ -192,6 +192,9 @@ class Tokens:
     """The parser had to recover from syntax errors somewhere."""
     fragments: list[tuple[int, int]] = field(default_factory=list)
     """Byte spans of the string literals' text (``tokenize(..., fragments=True)``)."""
+    dropped: list[tuple[int, int]] = field(default_factory=list)
+    """Byte spans of what the stream leaves out whole: comments, imports, types (with
+    ``fragments=True``)."""
     norm_hash: Any = None
     exact_hash: Any = None
     words_hash: Any = None
@@ -228,9 +231,9 @@ def _keyword(kind: str) -> bool:
 
 
 MAX_TEMPLATE_DEPTH = 256
-"""C++ template brackets nested deeper than this in one statement are not real code, and
-tree-sitter-cpp takes time that grows with about the 2.6th power of the depth on them
-(39 CPU s for 10,000 in a 30 KB file): such a file is read as having no tokens."""
+"""More single ``<`` than this in one C++ statement is not real code, and tree-sitter-cpp
+takes time that grows with about the 2.6th power of template nesting (39 CPU s for
+10,000 levels in a 30 KB file): such a file is read as having no tokens."""
 
 
 class TooDeep(ValueError):
@@ -241,22 +244,26 @@ def parse(source: bytes, language: str) -> Any:
     import tree_sitter
 
     if language == "cpp" and _template_depth(source) > MAX_TEMPLATE_DEPTH:
-        raise TooDeep(f"template brackets nested deeper than {MAX_TEMPLATE_DEPTH}")
+        raise TooDeep(f"more than {MAX_TEMPLATE_DEPTH} template brackets in one statement")
     return tree_sitter.Parser(_grammar(language)).parse(source)
 
 
 def _template_depth(source: bytes) -> int:
-    """The deepest run of unclosed ``<`` inside one statement (``;``, ``{``, ``}`` end
-    one), in a few numpy passes. Comparisons count too, so this is an upper bound."""
+    """An upper bound of template nesting: the most single ``<`` (not ``<<``, ``<=`` or
+    ``</``) in one statement (``;``, ``{`` and ``}`` end one). A ``>`` never lowers it, so
+    nothing written before the brackets can hide them; shifts and comparisons chained in
+    one statement do not add up. Memory grows with the number of brackets, not bytes."""
     if source.count(b"<") <= MAX_TEMPLATE_DEPTH:
         return 0
     buf = np.frombuffer(source, dtype=np.uint8)
-    step = (buf == 60).astype(np.int64) - (buf == 62).astype(np.int64)
-    level = np.cumsum(step)
-    ends = (buf == 59) | (buf == 123) | (buf == 125)
-    base = np.maximum.accumulate(np.where(ends, np.arange(len(buf)), -1))
-    start = np.where(base >= 0, level[np.maximum(base, 0)], 0)
-    return int((level - start).max(initial=0))
+    at = np.flatnonzero(buf == 60)
+    after = buf[np.minimum(at + 1, len(buf) - 1)]
+    single = at[((after != 60) & (after != 61) & (after != 47)) | (at + 1 == len(buf))]
+    single = single[(single == 0) | (buf[np.maximum(single - 1, 0)] != 60)]
+    if len(single) <= MAX_TEMPLATE_DEPTH:
+        return int(len(single))
+    ends = np.flatnonzero((buf == 59) | (buf == 123) | (buf == 125))
+    return int(np.bincount(np.searchsorted(ends, single)).max())
 
 
 def tokenize(source: bytes, language: str,
@@ -297,6 +304,11 @@ def tokenize(source: bytes, language: str,
         return joined
 
     skip_s, skip_e = spans("skip")
+    if fragments:
+        out.dropped = list(zip(skip_s.tolist(), skip_e.tolist()))
+    drop_s, drop_e = spans("drop")
+    if len(drop_s):  # what minifiers write differently (`new Error`, compiled JSX's callee)
+        skip_s, skip_e = np.concatenate([skip_s, drop_s]), np.concatenate([skip_e, drop_e])
     jsx_s, jsx_e = spans("jsx")
     prop_nodes = caps.get("prop", ())
     prop_starts = set(begins(prop_nodes).tolist())
@@ -510,7 +522,7 @@ def _query(language: str) -> tuple[Any, Any]:
         parts.append("(import_statement) @imp")
     if "new_expression" in named:
         # minifiers drop `new` before the built-ins that need none (`throw Error(...)`)
-        parts.append('(new_expression "new" @skip constructor: (identifier) @_ctor'
+        parts.append('(new_expression "new" @drop constructor: (identifier) @_ctor'
                      f' (#any-of? @_ctor {" ".join(json.dumps(n) for n in _NEW_OPTIONAL)}))')
     if "jsx_opening_element" in named:
         parts.append("(jsx_opening_element name: (_) @jsx)")
@@ -519,9 +531,9 @@ def _query(language: str) -> tuple[Any, Any]:
         # compiled JSX: `R.default.createElement(Tag, null, ...)` is `<Tag>...</Tag>`
         jsx_calls = '"createElement" "jsx" "jsxs" "jsxDEV"'
         parts.append("(call_expression function: (member_expression property: "
-                     f"(property_identifier) @_jsx_call) @skip (#any-of? @_jsx_call {jsx_calls}))")
+                     f"(property_identifier) @_jsx_call) @drop (#any-of? @_jsx_call {jsx_calls}))")
         parts.append("(call_expression function: (member_expression property: "
-                     "(property_identifier) @_jsx_call) arguments: (arguments . (_) . (null) @skip)"
+                     "(property_identifier) @_jsx_call) arguments: (arguments . (_) . (null) @drop)"
                      f" (#any-of? @_jsx_call {jsx_calls}))")
     if language == "python":
         parts.append("(attribute attribute: (identifier) @prop)")
