@@ -56,8 +56,10 @@ MAX_BYTES = 1 << 20
 """Larger suspects (bundles) are always parsed: they hold parts of many originals."""
 
 _MEMBER = re.compile(rb"(?:\.|->|::)\s*([A-Za-z_$][\w$]*)")
-_WORD = re.compile(rb"(?:[a-z0-9]|[\xc2-\xf4][\x80-\xbf]+)+")
-"""A word: ASCII letters and digits (lower-cased first), or any non-ASCII character."""
+_WORD = re.compile(rb"[a-z0-9\x80-\xff]+")
+"""A word: ASCII letters and digits (lower-cased first) and any byte of a non-ASCII
+character (one character class: several times faster than decoding, and the same bytes
+read the same way on both sides)."""
 _ESCAPE = re.compile(rb"\\(?:u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.S)
 _ONLY_ESCAPES = re.compile(rb"(?:\\(?:u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.))+",
                            re.S)
@@ -87,7 +89,10 @@ def member_anchors(source: bytes) -> np.ndarray:
 
 
 def _words(text: bytes) -> list[bytes]:
-    return _WORD.findall(_ESCAPE.sub(b" ", text.lower()))
+    text = text.lower()
+    if b"\\" in text:
+        text = _ESCAPE.sub(b" ", text)
+    return _WORD.findall(text)
 
 
 def word_anchors(source: bytes) -> np.ndarray:
