@@ -148,3 +148,52 @@ def test_index_info_text(index_file: Path) -> None:
     assert result.exit_code == 0
     assert "format version 2" in result.output
     assert "4 file(s), 106 line(s)" in result.output
+
+
+def test_sections_stay_sorted_by_hash_then_file_across_label_updates() -> None:
+    """The build sorts by hash alone (stable), relying on rows of one hash arriving in
+    file order: check it against a full (hash, file) sort after adds and a replace."""
+    from seawall.hunt.fingerprint import Fingerprint
+
+    rng = np.random.default_rng(1)
+
+    def fp(n: int) -> Fingerprint:
+        h = rng.integers(0, 50, size=n).astype(np.uint64)  # many hashes shared by files
+        z = np.zeros(n, np.uint32)
+        return Fingerprint(kgrams=h, exact=z, first=z, last=z, shingles=h[: n // 2].copy(),
+                           shingle_first=z[: n // 2], shingle_last=z[: n // 2], whole=0,
+                           tokens=n, lines=1, anchors=h[:5].copy(), string_anchors=h[5:9].copy())
+
+    index = Index()
+    index.replace_label("a", ["x"], [(f"a{i}", "typescript", fp(30)) for i in range(5)])
+    index.replace_label("b", ["y"], [(f"b{i}", "typescript", fp(30)) for i in range(5)])
+    index.replace_label("a", ["x"], [(f"a{i}", "typescript", fp(30)) for i in range(3)])
+    assert [f.path for f in index.files] == ["b0", "b1", "b2", "b3", "b4", "a0", "a1", "a2"]
+    for section in (index.kgram, index.shingle, index.anchor):
+        order = np.lexsort((section["file"], section["hash"]))
+        assert np.array_equal(order, np.arange(len(order)))
+        assert len(order) > 40
+
+
+def test_packing_in_small_chunks_builds_the_same_index(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``index add`` packs fingerprints into chunks as they are collected; where the chunk
+    boundaries fall must not change a byte of the index."""
+    from seawall.hunt.build import collect
+    from seawall.hunt.index import Packer
+
+    write_tree({k: v.encode() for k, v in PRIVATE.items()}, tmp_path / "src")
+    saved = []
+    for rows in (Packer.CHUNK_ROWS, 7):
+        monkeypatch.setattr(Packer, "CHUNK_ROWS", rows)
+        packer = Packer()
+        items, errors = collect([str(tmp_path / "src")], packer=packer)
+        assert items == [] and errors == [] and len(packer) == len(PRIVATE)
+        index = Index()
+        index.replace_label("x", ["src"], packer)
+        assert len(packer) == len(PRIVATE) and packer.take(0) == {
+            "kgram": [], "shingle": [], "anchor": []}  # consumed
+        path = tmp_path / f"chunks-{rows}.idx"
+        index.save(path)
+        saved.append(path.read_bytes())
+    assert saved[0] == saved[1]

@@ -9,13 +9,13 @@ them, so a finding names the original the way the user's tree does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from seawall.detectors.base import Detector, FileView
 from seawall.engine import Engine, Target
 from seawall.findings import Finding
 from seawall.hunt.fingerprint import Fingerprint, fingerprint
-from seawall.hunt.index import compact
+from seawall.hunt.index import Packer, compact
 from seawall.hunt.lexer import language_for
 
 MAX_SOURCE_BYTES = 24 * 1024 * 1024
@@ -25,7 +25,7 @@ MAX_SOURCE_BYTES = 24 * 1024 * 1024
 class _Collector(Detector):
     """Not registered (its name is set per instance): it never runs inside ``scan``."""
 
-    def __init__(self, sink: list[tuple[str, str, Fingerprint]]) -> None:
+    def __init__(self, sink: Callable[[str, str, Fingerprint], Any]) -> None:
         super().__init__({})
         self.name = "hunt-index"  # type: ignore[misc]
         self.sink = sink
@@ -44,36 +44,41 @@ class _Collector(Detector):
         assert language is not None
         data = bytes(view.data)
         if b"\0" not in data[:8192]:
-            fp = compact(fingerprint(data, language, anchors=True))
-            self.sink.append((view.path, language, fp))
+            self.sink(view.path, language, compact(fingerprint(data, language, anchors=True)))
         return ()
 
 
 class _CollectingEngine(Engine):
-    sink: list[tuple[str, str, Fingerprint]]
+    sink: Callable[[str, str, Fingerprint], Any]
 
     def detectors(self) -> list[Detector]:
         return [_Collector(self.sink)]
 
 
-def collect(sources: Iterable[str | Target], *, cache_dir: Path | None = None
+def collect(sources: Iterable[str | Target], *, cache_dir: Path | None = None,
+            packer: Packer | None = None
             ) -> tuple[list[tuple[str, str, Fingerprint]], list[str]]:
     """Fingerprints of every source file in ``sources`` (specs, or targets already
-    resolved), and the errors met on the way."""
+    resolved), and the errors met on the way. The same path twice (two sources): the
+    first stays. With a ``packer`` they go into it as they come (what ``index add``
+    does, to keep a large build's memory low) and the list returned is empty."""
     from seawall.scan import resolve_target
 
     items: list[tuple[str, str, Fingerprint]] = []
+    seen: set[str] = set()
+
+    def keep(path: str, language: str, fp: Fingerprint) -> None:
+        if packer is not None:
+            packer.add(path, language, fp)
+        elif path not in seen:
+            seen.add(path)
+            items.append((path, language, fp))
+
     errors: list[str] = []
     engine = _CollectingEngine()
-    engine.sink = items
+    engine.sink = keep
     for spec in sources:
         target = spec if isinstance(spec, Target) else resolve_target(spec, cache_dir=cache_dir)
         result = engine.scan_target(target)
         errors.extend(result.errors)
-    seen: set[str] = set()
-    unique = []
-    for path, language, fp in items:  # the same path twice (two sources): keep the first
-        if path not in seen:
-            seen.add(path)
-            unique.append((path, language, fp))
-    return unique, errors
+    return items, errors

@@ -65,16 +65,17 @@ def index_add(sources: tuple[str, ...], index_path: Path, label: str | None,
     """
     _need_extra()
     from seawall.hunt.build import collect
-    from seawall.hunt.index import Index
+    from seawall.hunt.index import Index, Packer
     from seawall.hunt import stoplist as stoplist_mod
 
     started = time.perf_counter()
     index_obj = _open_index(index_path) if index_path.exists() else Index()
     name = label or _default_label(sources[0])
-    items, errors = collect(sources, cache_dir=cache_dir)
+    items = Packer()
+    _, errors = collect(sources, cache_dir=cache_dir, packer=items)
     for error in errors:
         click.echo(f"error: {error}", err=True)
-    if errors and not items:
+    if errors and not len(items):
         sys.exit(2)
     try:
         stop, info = stoplist_mod.load(str(stoplist) if stoplist else None)

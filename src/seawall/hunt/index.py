@@ -99,41 +99,27 @@ class Index:
 
     # -- building ------------------------------------------------------------------
     def replace_label(self, label: str, sources: list[str],
-                      items: Iterable[tuple[str, str, Fingerprint]],
+                      items: "Packer | Iterable[tuple[str, str, Fingerprint]]",
                       stop: np.ndarray | None = None, stop_info: dict[str, Any] | None = None
                       ) -> None:
-        """Drop everything ``label`` held, then add ``items`` (path, language, fingerprint).
-
-        A list of items is consumed (emptied) as its arrays are moved into the index, so
-        a 5-million-line build never holds its fingerprints twice."""
+        """Drop everything ``label`` held, then add ``items``: a ``Packer``, or (path,
+        language, fingerprint) triples, packed here. Either is consumed as its arrays move
+        into the index, so a 5-million-line build never holds its fingerprints twice."""
+        packer = items if isinstance(items, Packer) else Packer.of(items)
         keep = np.array([f.label != label for f in self.files], dtype=bool)
         remap = np.full(len(self.files) + 1, -1, dtype=np.int64)
         remap[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
         self.files = [f for f in self.files if f.label != label]
-        kg = _filter_files(self.kgram, remap)
-        sh = _filter_files(self.shingle, remap)
-        new_kg: list[dict[str, np.ndarray]] = [kg]
-        new_sh: list[dict[str, np.ndarray]] = [sh]
-        new_an: list[dict[str, np.ndarray]] = [_filter_files(self.anchor, remap)]
-        for path, language, fp in items:
-            fid = len(self.files)
-            known = 0 if fp.anchors is not None and fp.string_anchors is not None else -1
-            self.files.append(Original(label, path, language, fp.lines, whole=fp.whole,
-                                       text=fp.text, anchors=known, string_anchors=known))
-            fp = compact(fp)
-            new_kg.append({"hash": fp.kgrams, "exact": fp.exact, "first": fp.first,
-                           "last": fp.last, "file": _ids(fid, len(fp.kgrams))})
-            new_sh.append({"hash": fp.shingles, "first": fp.shingle_first,
-                           "last": fp.shingle_last, "file": _ids(fid, len(fp.shingles))})
-            for kind, found in ((0, fp.anchors), (1, fp.string_anchors)):
-                if found is not None:
-                    new_an.append({"hash": found, "file": _ids(fid, len(found)),
-                                   "kind": np.full(len(found), kind, dtype=np.uint8)})
-        if isinstance(items, list):
-            items.clear()
-        self.kgram = _sorted(_concat(new_kg, KGRAM_FIELDS), stop)
-        self.shingle = _sorted(_concat(new_sh, SHINGLE_FIELDS), stop)
-        self.anchor = _sorted(_concat(new_an, ANCHOR_FIELDS), stop)
+        base = len(self.files)
+        for path, language, lines, whole, text, known in packer.files:
+            self.files.append(Original(label, path, language, lines, whole=whole, text=text,
+                                       anchors=known, string_anchors=known))
+        chunks = packer.take(base)
+        for name, fields in (("kgram", KGRAM_FIELDS), ("shingle", SHINGLE_FIELDS),
+                             ("anchor", ANCHOR_FIELDS)):
+            kept = _filter_files(getattr(self, name), remap)
+            setattr(self, name, None)  # the old section's arrays go before the new are made
+            setattr(self, name, _sorted(_concat([kept, *chunks.pop(name)], fields), stop))
         self.labels.pop(label, None)
         self.labels[label] = {"sources": sources,
                               "files": sum(1 for f in self.files if f.label == label)}
@@ -243,9 +229,9 @@ class Index:
                 out.write(b"\0" * (-(_PREAMBLE.size + len(raw)) % 8))
                 for _name, fields, arrays in self._sections():
                     for f, dt in fields:
-                        data = np.ascontiguousarray(arrays[f], dtype=dt).tobytes()
-                        out.write(data)
-                        out.write(b"\0" * (-len(data) % 8))
+                        data = np.ascontiguousarray(arrays[f], dtype=dt)
+                        out.write(memoryview(data).cast("B"))  # no copy of the column
+                        out.write(b"\0" * (-data.nbytes % 8))
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise a shared index
@@ -388,6 +374,77 @@ def _concat(parts: list[dict[str, np.ndarray]], fields: tuple[tuple[str, str], .
             for f, dt in fields}
 
 
+class Packer:
+    """Fingerprints on their way into an index, packed into large column chunks as they
+    come: a build never holds many thousand small per-file arrays at once (freed, they
+    stay in the allocator's heap), so its peak memory stays near the index's own size."""
+
+    CHUNK_ROWS = 1 << 18
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, str, int, int, int, int]] = []
+        """(path, language, lines, whole hash, text hash, 0 or -1: anchors known or not)."""
+        self._seen: set[str] = set()
+        self._pending: dict[str, list[dict[str, np.ndarray]]] = {
+            "kgram": [], "shingle": [], "anchor": []}
+        self._rows = dict.fromkeys(self._pending, 0)
+        self._chunks: dict[str, list[dict[str, np.ndarray]]] = {n: [] for n in self._pending}
+
+    @classmethod
+    def of(cls, items: Iterable[tuple[str, str, Fingerprint]]) -> "Packer":
+        packer = cls()
+        for path, language, fp in items:
+            packer.add(path, language, fp)
+        if isinstance(items, list):
+            items.clear()
+        return packer
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def add(self, path: str, language: str, fp: Fingerprint) -> bool:
+        """Add one file (False when its path was added already: the first one stays)."""
+        if path in self._seen:
+            return False
+        self._seen.add(path)
+        fid = len(self.files)
+        known = 0 if fp.anchors is not None and fp.string_anchors is not None else -1
+        self.files.append((path, language, fp.lines, fp.whole, fp.text, known))
+        fp = compact(fp)
+        self._push("kgram", {"hash": fp.kgrams, "exact": fp.exact, "first": fp.first,
+                             "last": fp.last, "file": _ids(fid, len(fp.kgrams))})
+        self._push("shingle", {"hash": fp.shingles, "first": fp.shingle_first,
+                               "last": fp.shingle_last, "file": _ids(fid, len(fp.shingles))})
+        for kind, found in ((0, fp.anchors), (1, fp.string_anchors)):
+            if found is not None:
+                self._push("anchor", {"hash": found, "file": _ids(fid, len(found)),
+                                      "kind": np.full(len(found), kind, dtype=np.uint8)})
+        return True
+
+    def _push(self, name: str, part: dict[str, np.ndarray]) -> None:
+        self._pending[name].append(part)
+        self._rows[name] += len(part["hash"])
+        if self._rows[name] >= self.CHUNK_ROWS:
+            self._flush(name)
+
+    def _flush(self, name: str) -> None:
+        if self._pending[name]:
+            fields = {"kgram": KGRAM_FIELDS, "shingle": SHINGLE_FIELDS,
+                      "anchor": ANCHOR_FIELDS}[name]
+            self._chunks[name].append(_concat(self._pending[name], fields))
+        self._pending[name], self._rows[name] = [], 0
+
+    def take(self, base: int) -> dict[str, list[dict[str, np.ndarray]]]:
+        """The chunks, file ids shifted by ``base``; the packer is empty afterwards."""
+        for name in self._pending:
+            self._flush(name)
+        chunks, self._chunks = self._chunks, {n: [] for n in self._pending}
+        for parts in chunks.values():
+            for part in parts:
+                part["file"] += np.uint32(base)
+        return chunks
+
+
 def _header_int(value: Any, least: int = 0) -> int:
     """A count from an index header: an integer, not below ``least`` (-1: unknown)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least \
@@ -441,12 +498,16 @@ def _sorted(arrays: dict[str, np.ndarray], stop: np.ndarray | None) -> dict[str,
     if stop is not None and len(stop) and len(arrays["hash"]):
         from seawall.hunt.stoplist import stopped
 
-        keep = np.flatnonzero(~stopped(stop, arrays["hash"]))
-        if len(keep) < len(arrays["hash"]):
+        keep = ~stopped(stop, arrays["hash"])  # a mask: an eighth of an index array's size
+        if not keep.all():
             for k in list(arrays):
                 arrays[k] = arrays[k][keep]
         del keep
-    order = np.lexsort((arrays["file"], arrays["hash"]))
+    # within one hash, rows already come in file order (the kept rows were sorted by
+    # (hash, file) and renumbering keeps their order; new files have higher ids, added in
+    # order), so a stable sort by hash alone sorts by (hash, file), in less memory
+    # than a lexsort
+    order = np.argsort(arrays["hash"], kind="stable")
     for k in list(arrays):
         arrays[k] = np.ascontiguousarray(arrays[k][order])
     return arrays
