@@ -7,6 +7,7 @@ checks seawall against an independent idea of "the same code".
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 BILLING_TS = '''\
 import { Ledger } from "./book";
@@ -237,3 +238,20 @@ def tokens_renamed() -> str:
     return rename(TOKENS_PY, {"subject": "who", "scopes": "grants", "issued": "t0",
                               "payload": "body", "signature": "sig", "parts": "fields",
                               "expected": "want", "expires": "deadline", "token": "tok"})
+
+
+def index_tree(tree: dict[str, str], folder: Path, index: Path, label: str | None = None
+               ) -> Path:
+    """Write ``tree`` into ``folder`` and index it with ``seawall index add`` (the CLI, as a
+    user does); the index path is returned."""
+    from click.testing import CliRunner
+
+    from builders import write_tree
+    from seawall.cli import main
+
+    write_tree({k: v.encode() for k, v in tree.items()}, folder)
+    args = ["index", "add", str(folder), "--index", str(index)]
+    result = CliRunner().invoke(main, args + (["--label", label] if label else []),
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return index

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from builders import compress, tar_bytes, write_tree
 from hunt.fixtures import (
+    index_tree,
     BILLING_TS,
     PRIVATE,
     UNRELATED_JS,
@@ -39,11 +40,7 @@ def run(*args: str) -> Any:
 def index_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("anchors")
     tree = {**PRIVATE, **{f"native/{name}": text for name, text in PRIVATE_NATIVE.items()}}
-    write_tree({k: v.encode() for k, v in tree.items()}, root / "private")
-    path = root / "private.idx"
-    result = run("index", "add", str(root / "private"), "--index", str(path))
-    assert result.exit_code == 0, result.output
-    return path
+    return index_tree(tree, root / "private", root / "private.idx")
 
 
 def test_member_anchors_survive_renaming_type_stripping_and_minifying() -> None:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from builders import compress, tar_bytes, write_tree, zip_bytes
 from hunt.fixtures import (
+    index_tree,
     BILLING_TS,
     CONSTANTS_TS,
     PRIVATE,
@@ -36,11 +37,7 @@ def run(*args: str) -> Any:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("hunt")
-    write_tree({k: v.encode() for k, v in PRIVATE.items()}, root / "private")
-    index = root / "private.idx"
-    result = run("index", "add", str(root / "private"), "--index", str(index),
-                 "--label", "zephyrine")
-    assert result.exit_code == 0, result.output
+    index = index_tree(PRIVATE, root / "private", root / "private.idx", "zephyrine")
     leak = {
         "package/lib/invoice.ts": BILLING_TS.encode(),
         "package/lib/invoice-renamed.ts": billing_renamed().encode(),

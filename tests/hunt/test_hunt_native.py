@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from builders import compress, tar_bytes, write_tree
+from builders import compress, tar_bytes
+from hunt.fixtures import index_tree
 from hunt.native_sources import FRAME_C, PRIVATE_NATIVE, UNRELATED_NATIVE, copies
 from seawall.cli import main
 
@@ -32,12 +33,7 @@ def hunt_json(*args: str) -> tuple[int, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("native")
-    write_tree({k: v.encode() for k, v in PRIVATE_NATIVE.items()}, root / "private")
-    path = root / "private.idx"
-    result = run("index", "add", str(root / "private"), "--index", str(path),
-                 "--label", "zephyrine")
-    assert result.exit_code == 0, result.output
-    return path
+    return index_tree(PRIVATE_NATIVE, root / "private", root / "private.idx", "zephyrine")
 
 
 def test_finds_verbatim_renamed_and_moved_copies(index: Path) -> None:

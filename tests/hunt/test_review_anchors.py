@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from builders import compress, tar_bytes, write_tree
-from hunt.fixtures import BILLING_TS
+from builders import compress, tar_bytes
+from hunt.fixtures import BILLING_TS, index_tree
 from hunt.test_anchors import _as_version_1
 from seawall.cli import main
 
@@ -35,10 +35,7 @@ def run(*args: str) -> Any:
 
 def build(tmp: Path, tree: dict[str, str], name: str = "private") -> tuple[Path, Path]:
     """Index ``tree`` with ``seawall index add``; return (format 2 index, format 1 twin)."""
-    write_tree({k: v.encode() for k, v in tree.items()}, tmp / name)
-    v2 = tmp / f"{name}.idx"
-    result = run("index", "add", str(tmp / name), "--index", str(v2), "--label", name)
-    assert result.exit_code == 0, result.output
+    v2 = index_tree(tree, tmp / name, tmp / f"{name}.idx", name)
     v1 = tmp / f"{name}-v1.idx"
     v1.write_bytes(_as_version_1(v2.read_bytes()))
     return v2, v1
