@@ -153,7 +153,9 @@ def hunt(targets: tuple[str, ...], index_path: Path, fmt: str, output: Path | No
     Reports one leak.code-copy finding per (file, original) pair: the kind of copy
     (verbatim, renamed, transpiled, string-only), the coverage of both sides and the
     matched line ranges; and one leak.code-copy-artifact finding per target that counts
-    the distinct originals found.
+    the distinct originals found. A file that shares too few anchors (runs of member
+    names, words of string literals) with every original is not parsed at all; an index
+    made by format version 1 has none, and then every file is (docs/hunt.md).
     """
     from seawall.cli import _policy
     from seawall.policy import ConfigError
