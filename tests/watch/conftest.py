@@ -109,7 +109,7 @@ def receiver() -> Iterator[Receiver]:
                 state.requests += 1
                 if state.failing > 0:
                     state.failing -= 1
-                    self.send_response(503)
+                    self.send_response(state.fail_status)
                     if state.retry_after is not None:
                         self.send_header("Retry-After", state.retry_after)
                     self.end_headers()

@@ -134,6 +134,9 @@ format = "slack"
         "postgresql+psycopg://u@h/db")
     assert cfg.hosts("pypi") == {"pypi.org", "files.pythonhosted.org"}
     assert cfg.hosts("npm") == {"registry.npmjs.org"}
+    assert cfg.lease == 90.0  # three polls (at least 60 s)
+    assert watch_config.from_dict({"interval": 5}, config).lease == 60.0
+    assert watch_config.from_dict({"lease-seconds": 2.5}, config).lease == 2.5
     (tmp_path / "hosts.toml").write_text(
         "download-hosts = ['CDN.acme.example']\n[npm]\nregistry = 'https://u:p@npm.acme.example/'\n"
         "[[alerts.webhook]]\nurl-env = 'SLACK_HOOK_URL'\nformat = 'slack'\n")
@@ -153,12 +156,30 @@ format = "slack"
         ("[policy]\nfail-on = 'urgent'", "unknown severity"),
         ("backfill = 'some'", "backfill must be one of"),
         ("database = 'mysql://x'", "database must be"),
+        ("lease-seconds = 0", "lease-seconds must be a number of seconds > 0"),
+        ("lease-seconds = '60'", "lease-seconds must be a number of seconds > 0"),
         ("[[alerts.webhook]]\nurl = 'https://h/a'\n[[alerts.webhook]]\nurl = 'https://h/b'\n"
          "name = 'webhook-1'", "its own name"),
     ]:
         (tmp_path / "bad.toml").write_text(body)
         with pytest.raises(ConfigError, match=message):
             watch_config.load(tmp_path / "bad.toml")
+
+
+def test_a_version_1_database_is_upgraded_with_a_free_lease(database: str) -> None:
+    engine = db.connect(watch_config.database_url(database, Path(".")))
+    try:
+        with engine.begin() as conn:  # what seawall wrote before the lease existed
+            db.schema.create(conn)
+            conn.execute(db.schema.insert().values(id=1, version=1))
+            db.MIGRATIONS[0](conn)
+        assert db.migrate(engine) == 1
+        with engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(sa.select(db.watch_lease)).mappings()]
+        assert rows == [{"id": 1, "token": "", "host": "", "pid": 0, "acquired": 0.0,
+                         "renewed": 0.0, "expires": 0.0}]
+    finally:
+        engine.dispose()
 
 
 def test_migrations_create_once_and_refuse_a_newer_schema(database: str) -> None:
@@ -169,7 +190,8 @@ def test_migrations_create_once_and_refuse_a_newer_schema(database: str) -> None
         assert db.version(engine) == db.LATEST
         assert db.migrate(engine) == db.LATEST  # idempotent
         names = set(sa.inspect(engine).get_table_names())
-        assert {"seawall_schema", "packages", "releases", "findings", "alerts", "cursors"} <= names
+        assert {"seawall_schema", "packages", "releases", "findings", "alerts", "cursors",
+                "watch_lease"} <= names
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

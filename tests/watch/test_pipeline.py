@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from builders import source_map, zip_bytes
 from watchkit import anthropic_key, sdist
 
 from seawall.fetch.cache import Cache
@@ -43,6 +46,87 @@ def test_concurrent_scans_all_find_the_secret(httpserver: HTTPServer, tmp_path: 
     assert [o.error for o in outcomes] == [None] * 8
     assert [sorted(f.rule for f in o.findings if f.rule.startswith("secret."))
             for o in outcomes] == [["secret.anthropic-api-key"]] * 8
+
+
+def leaky_release(n: int) -> dict[str, bytes]:
+    """Release ``n``: a key, a source map with its sources (one holds a key), an ``.npmrc`` in
+    a nested zip, and enough padding (keyword-dense) that scans of several releases overlap in time."""
+    padding = b"".join(b"password = secret_key + token  # api_key aws %d\n" % i
+                       for i in range(3000 + 500 * n))
+    return {
+        ".env": f"ANTHROPIC_API_KEY={anthropic_key(60 + n)}\n".encode(),
+        "dist/app.js.map": source_map({f"src/module{n}.ts": f"export const n = {n};\n",
+                                       "src/config.ts": f"const key = '{anthropic_key(n)}';\n"}),
+        "vendor/bundle.zip": zip_bytes({"inner/.npmrc": b"//npm.acme.example/:_authToken="
+                                        + anthropic_key(90 + n)[13:49].encode() + b"\n",
+                                        f"inner/lib{n}.js": b"module.exports = 1;\n"}),
+        "pad.py": padding,
+    }
+
+
+@pytest.mark.parametrize("engine", ["hyperscan", "python"])
+def test_concurrent_scans_and_diffs_give_exactly_the_serial_findings(
+        engine: str, httpserver: HTTPServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scans run at once (no lock: the first two meet at a barrier, which a serialising
+    lock would break) and every release, diffed against the one before, yields what the
+    same scans give one at a time: findings, evidence, lines, errors, file counts."""
+    if engine not in pipeline_engines():
+        pytest.skip(f"the {engine} engine is not installed")
+    rows = []
+    for n in range(6):
+        name, data = sdist("demo", f"1.0.{n}", leaky_release(n))
+        httpserver.expect_request(f"/files/{name}").respond_with_data(data)
+        rows.append(row(f"1.0.{n}", [(name, httpserver.url_for(f"/files/{name}"), data)],
+                        previous=f"1.0.{n - 1}" if n else None))
+    policy = dataclasses.replace(Policy(), detectors={"secret": {"engine": engine}})
+    cache = Cache(tmp_path / "cache")
+
+    def one(client: httpx.Client, n: int) -> tuple[object, ...]:
+        outcome = pipeline.process(rows[n], rows[n - 1] if n else None, policy, client, cache)
+        return (outcome.error, outcome.files, outcome.previous, [
+            (f.rule, f.severity, f.path, f.line, f.fingerprint, json.dumps(dict(f.evidence),
+                                                                             sort_keys=True))
+            for f in outcome.findings])
+
+    with httpx.Client() as client:
+        serial = [one(client, n) for n in range(6)]
+        meeting = threading.Barrier(2, timeout=30)
+        calls = {"scan": 0, "diff": 0}
+        count = threading.Lock()
+
+        def meet(real):  # type: ignore[no-untyped-def]
+            def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+                with count:
+                    calls[real.__name__.replace("scan_targets", "scan")] += 1
+                    first_two = sum(calls.values()) <= 2
+                if first_two:
+                    meeting.wait()  # BrokenBarrierError if scans were serialised
+                return real(*args, **kwargs)
+            return wrapped
+
+        monkeypatch.setattr(pipeline, "scan_targets", meet(pipeline.scan_targets))
+        monkeypatch.setattr(pipeline, "diff", meet(pipeline.diff))
+        with ThreadPoolExecutor(4) as pool:
+            concurrent = list(pool.map(lambda n: one(client, n), range(6)))
+    assert calls == {"scan": 1, "diff": 5}
+    assert concurrent == serial
+    found = [sorted((f[0], f[2].split("!/", 1)[1].split("/", 1)[1]) for f in outcome[3])
+             for outcome in serial]
+    assert found[0] == [("file.env", ".env"), ("file.npmrc", "vendor/bundle.zip!/inner/.npmrc"),
+                        ("secret.anthropic-api-key", ".env"),
+                        ("secret.anthropic-api-key", "dist/app.js.map!/src/config.ts"),
+                        ("sourcemap.embedded-source", "dist/app.js.map")]
+    # Diffed against the release before, only each release's two new keys are new.
+    assert all(f == [("secret.anthropic-api-key", ".env"),
+                     ("secret.anthropic-api-key", "dist/app.js.map!/src/config.ts")]
+               for f in found[1:]), found
+
+
+def pipeline_engines() -> tuple[str, ...]:
+    from seawall.secrets.matcher import available
+
+    return available()
 
 
 def test_a_vanished_previous_release_means_a_full_scan(httpserver: HTTPServer,

@@ -33,6 +33,7 @@ def config_for(tmp_path: Path, database: str, server: PyPIServer, receiver: Rece
     return write_config(tmp_path / "watch.toml", database, f"""
 interval = {interval}
 backfill = "{backfill}"
+lease-seconds = 1
 [pypi]
 index = "{server.url}/simple/"
 projects = ["{NAME}"]
@@ -64,6 +65,7 @@ def test_sigkill_at_each_step_loses_nothing_and_alerts_once(
     pending = {f"{NAME}@1.0.0": "pending", f"{NAME}@1.0.1": "pending"}
 
     for point in ("claimed", "scanned", "stored", "sent"):
+        lease_lapsed(engine)  # the killed watcher's lease: the next one takes it over
         crashed = start_watcher(config, tmp_path, SEAWALL_WATCH_FAILPOINT=point)
         assert crashed.wait(timeout=60) == -signal.SIGKILL, point
         states = release_states(engine)
@@ -78,6 +80,7 @@ def test_sigkill_at_each_step_loses_nothing_and_alerts_once(
             assert len(receiver.deliveries) == 1
             assert [r["state"] for r in alert_rows(engine)] == ["pending", "pending"]
 
+    lease_lapsed(engine)
     proc = start_watcher(config, tmp_path)
     try:
         wait_until(lambda: alert_rows(engine)
@@ -94,7 +97,15 @@ def test_sigkill_at_each_step_loses_nothing_and_alerts_once(
     assert receiver.deliveries[0]["body"]["release"]["spec"] == f"pypi:{NAME}==1.0.1"
     log = (tmp_path / "watcher.log").read_text()
     assert log.count("seawall-watch ALERT CRITICAL secret.anthropic-api-key") == 1
+    assert log.count("took over the database lease of ") == 4  # after each of the 4 kills
     engine.dispose()
+
+
+def lease_lapsed(engine: sa.engine.Engine) -> None:
+    """Wait out the lease of a watcher that was killed (``lease-seconds = 1``)."""
+    with engine.connect() as conn:
+        expires = conn.execute(sa.select(db.watch_lease.c.expires)).scalar() or 0.0
+    wait_until(lambda: time.time() > expires + 0.05, 10, "the killed watcher's lease to lapse")
 
 
 def test_registry_outage_backs_off_then_catches_up(

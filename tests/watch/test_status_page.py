@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,12 +80,15 @@ def test_status_command_lists_packages_backlog_and_alerts(watched: Path) -> None
     run = runner.invoke(main, ["watch", "status", "--config", str(watched)])
     assert run.exit_code == 0, run.output
     lines = run.stdout.splitlines()
-    assert lines[0] == "watching 2 package(s)"
-    assert lines[1] == "  npm:<b>x</b><script>alert(1)</script>  [feed]  last poll never"
-    assert re.fullmatch(r"  pypi:leaky-demo  \[config\]  last poll \d+s ago", lines[2])
-    assert lines[3] == ("backlog: 0 release(s) pending (0 retrying), 0 alert(s) unsent, 0 failed; "
+    holder = f"{socket.gethostname()} pid {os.getpid()}"  # the watcher ran in this process
+    assert re.fullmatch(rf"lease: free \(last held by {re.escape(holder)}, released \d+s ago\)",
+                        lines[0]), lines[0]
+    assert lines[1] == "watching 2 package(s)"
+    assert lines[2] == "  npm:<b>x</b><script>alert(1)</script>  [feed]  last poll never"
+    assert re.fullmatch(r"  pypi:leaky-demo  \[config\]  last poll \d+s ago", lines[3])
+    assert lines[4] == ("backlog: 0 release(s) pending (0 retrying), 0 alert(s) unsent, 0 failed; "
                         "2 release(s) scanned")
-    assert lines[5] == ("  [sent] log: CRITICAL secret.anthropic-api-key in "
+    assert lines[6] == ("  [sent] log: CRITICAL secret.anthropic-api-key in "
                         "pypi:leaky-demo==1.0.1 at leaky_demo-1.0.1.tar.gz!/leaky_demo-1.0.1/.env: "
                         f"Anthropic API key {anthropic_key(11)[:4]}…{anthropic_key(11)[-4:]}")
     as_json = runner.invoke(main, ["watch", "--config", str(watched), "status", "--format",
@@ -93,6 +97,9 @@ def test_status_command_lists_packages_backlog_and_alerts(watched: Path) -> None
     assert [p["name"] for p in doc["packages"]] == ["<b>x</b><script>alert(1)</script>",
                                                     "leaky-demo"]
     assert doc["backlog"]["scanned_releases"] == 2
+    assert {k: doc["lease"][k] for k in ("host", "pid", "live", "released", "expires")} == {
+        "host": socket.gethostname(), "pid": os.getpid(), "live": False, "released": True,
+        "expires": 0.0}
     bad = runner.invoke(main, ["watch", "status"])
     assert bad.exit_code == 2 and "--config" in bad.stderr
 
@@ -120,6 +127,7 @@ def test_status_page_in_headless_chromium(watched: Path, chromium: str, tmp_path
     alerts = _table_text(dom, "alerts")
     assert "CRITICAL secret.anthropic-api-key in pypi:leaky-demo==1.0.1" in html.unescape(alerts)
     assert "2 scanned" in dom
+    assert f"lease: free (last held by {socket.gethostname()} pid " in dom
     key = anthropic_key(11)
     assert key not in dom and key not in detail
     assert "pypi:leaky-demo==1.0.1" in detail

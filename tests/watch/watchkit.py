@@ -116,7 +116,8 @@ class Receiver:
     secret: bytes
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     failing: int = 0
-    """Answer this many requests with 503 first (to exercise retries)..."""
+    """Answer this many requests with ``fail_status`` first (to exercise retries)..."""
+    fail_status: int = 503
     retry_after: str | None = None
     """...with this ``Retry-After``."""
     requests: int = 0

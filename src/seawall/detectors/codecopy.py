@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from typing import Any, Iterable
 
 from seawall.detectors.base import Detector, FileView, Rule
@@ -49,6 +50,7 @@ about 1 s per MB. ``[detectors.codecopy] max_bytes`` raises it."""
 
 _INDEXES: dict[tuple[str, int, int], Any] = {}
 """Loaded indexes by (path, mtime, size): a fresh detector per target must not reload."""
+_LOADING = threading.Lock()
 
 
 def load_index(path: str) -> Any:
@@ -58,10 +60,12 @@ def load_index(path: str) -> Any:
     require()
     stat = os.stat(path)
     key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
-    index = _INDEXES.get(key)
-    if index is None:
-        _INDEXES.clear()
-        index = _INDEXES[key] = Index.load(path)
+    with _LOADING:  # threads (watch) share one copy, with its lookup tables built once
+        index = _INDEXES.get(key)
+        if index is None:
+            _INDEXES.clear()
+            index = _INDEXES[key] = Index.load(path)
+            index.query_arrays()
     return index
 
 

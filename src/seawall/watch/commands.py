@@ -57,12 +57,18 @@ def _engine(cfg: watch_config.WatchConfig):  # type: ignore[no-untyped-def]
 @click.option("--config", "-c", "config", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @click.option("--database", help="Database path or URL; overrides the config and "
               "$SEAWALL_WATCH_DATABASE.")
-@click.option("--once", is_flag=True, help="Poll, scan and alert until nothing is left, then exit.")
+@click.option("--once", is_flag=True, help="Poll, scan and alert until nothing is left, then "
+              "exit; alerts a webhook still refuses after one quick retry stay pending for the "
+              "next run.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every poll and scan.")
 @click.pass_context
 def watch(ctx: click.Context, config: Path | None, database: str | None, once: bool,
           verbose: bool) -> None:
-    """Watch registries and alert when a new release leaks source, secrets or weights."""
+    """Watch registries and alert when a new release leaks source, secrets or weights.
+
+    One watcher per database: a second one (or a --once run) while another holds the
+    database's lease exits with status 2, naming the holder and when its lease expires.
+    """
     ctx.obj = {"config": config, "database": database}
     if ctx.invoked_subcommand is not None:
         return
@@ -71,6 +77,9 @@ def watch(ctx: click.Context, config: Path | None, database: str | None, once: b
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too many
     _engine(cfg).dispose()  # fail early, with exit 2, on a database we cannot use
+    from sqlalchemy import exc as sa_exc
+
+    from seawall.watch.lease import LeaseHeld, LeaseLost
     from seawall.watch.service import Watcher, install_signal_handlers
 
     watcher = Watcher(cfg)
@@ -79,8 +88,19 @@ def watch(ctx: click.Context, config: Path | None, database: str | None, once: b
                f"{len(cfg.webhooks)} webhook(s)", err=True)
     try:
         watcher.run(until_idle=once)
+        pending = watcher.left_pending()
+    except (LeaseHeld, LeaseLost) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except sa_exc.SQLAlchemyError as exc:  # taking the lease needs the database
+        click.echo(f"error: the watch database failed: {type(exc).__name__}: "
+                   f"{str(exc).splitlines()[0] if str(exc) else ''}", err=True)
+        sys.exit(2)
     finally:
         watcher.close()
+    for channel, (count, error) in pending.items():
+        click.echo(f"seawall watch: {count} alert(s) via {channel} left pending ({error}); "
+                   "the next run delivers them", err=True)
 
 
 @watch.command("status")

@@ -24,8 +24,8 @@ DEFAULT_PYPI = "https://pypi.org/simple/"
 BACKFILL = ("latest", "all", "none")
 FORMATS = ("seawall", "slack")
 TOP_KEYS = {"interval", "database", "cache-dir", "concurrency", "contact", "recheck-days",
-            "backfill", "index", "download-hosts", "npm", "pypi", "policy", "alerts",
-            "politeness"}
+            "backfill", "index", "download-hosts", "lease-seconds", "npm", "pypi", "policy",
+            "alerts", "politeness"}
 PYPI_FILES = {"pypi.org": "files.pythonhosted.org"}
 """Where a public index keeps its files (on another host than its pages)."""
 
@@ -86,6 +86,16 @@ class WatchConfig:
     webhooks: tuple[Webhook, ...] = ()
     max_alert_attempts: int = 30
     politeness: Politeness = field(default_factory=Politeness)
+    lease_seconds: float | None = None
+    """How long the database lease outlives its last renewal (None: 3 polls, at least 60 s):
+    how soon another watcher may take over from one that was killed."""
+
+    @property
+    def lease(self) -> float:
+        from seawall.watch.lease import default_seconds
+
+        return self.lease_seconds if self.lease_seconds is not None else default_seconds(
+            self.interval)
 
     @property
     def user_agent(self) -> str:
@@ -148,6 +158,10 @@ def from_dict(data: Mapping[str, Any], path: Path, *, database: str | None = Non
     concurrency = int(data.get("concurrency", 4))
     if interval <= 0 or concurrency < 1:
         raise ValueError("interval must be > 0 and concurrency >= 1")
+    lease = data.get("lease-seconds")
+    if lease is not None and (isinstance(lease, bool) or not isinstance(lease, (int, float))
+                              or lease <= 0):
+        raise ValueError("lease-seconds must be a number of seconds > 0")
     scopes = tuple(s if s.startswith("@") else "@" + s for s in _strings(npm, "scopes"))
     hooks = tuple(_webhook(item, n) for n, item in enumerate(alerts.get("webhook", [])))
     if len({h.name for h in hooks}) != len(hooks):
@@ -180,6 +194,7 @@ def from_dict(data: Mapping[str, Any], path: Path, *, database: str | None = Non
         stdout=bool(alerts.get("stdout", True)),
         webhooks=hooks,
         max_alert_attempts=int(alerts.get("max-attempts", 30)),
+        lease_seconds=float(lease) if lease is not None else None,
         politeness=Politeness(
             requests_per_second=float(polite.get("requests-per-second", 5.0)),
             burst=int(polite.get("burst", 10)),

@@ -100,13 +100,32 @@ cursors = sa.Table(
 )
 
 
+watch_lease = sa.Table(
+    "watch_lease", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # one row, id 1: one watcher per database
+    sa.Column("token", sa.String(64), nullable=False),  # the holder's random token; '' when free
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired", sa.Float, nullable=False),
+    sa.Column("renewed", sa.Float, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False),  # 0 when released
+)
+
+
 def _v1(conn: Connection) -> None:
     for table in (packages, releases, findings, alerts, cursors):
         table.create(conn, checkfirst=True)
 
 
+def _v2(conn: Connection) -> None:
+    """The lease that keeps a second watcher off the database (``seawall.watch.lease``)."""
+    watch_lease.create(conn, checkfirst=True)
+    conn.execute(watch_lease.insert().values(id=1, token="", host="", pid=0, acquired=0.0,
+                                             renewed=0.0, expires=0.0))
+
+
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[Migration] = [_v1]
+MIGRATIONS: list[Migration] = [_v1, _v2]
 """Index i upgrades version i to i + 1. Append; never edit a released step."""
 LATEST = len(MIGRATIONS)
 

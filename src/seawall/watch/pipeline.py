@@ -8,17 +8,24 @@ what an alert should be about. With a fingerprint index, the ``codecopy`` detect
 ``seawall.hunt``) gets it through the engine settings; without ``seawall.hunt`` installed the
 setting is simply unused.
 
-Downloads run concurrently, scans one at a time (``_SCAN``): the Hyperscan keyword matcher
-shares one scratch space, and two threads scanning at once make it fail (``ScratchInUseError``),
-which would mark a leaky release scanned with no findings. Files are only fetched from the hosts
+Releases are downloaded and scanned on several threads at once (the watcher's pool). What
+their scans share is safe to share: detectors are made fresh per target; the Hyperscan matcher
+gives each thread its own scratch space; the other shared pieces (compiled rules, caches of
+pure functions, registries filled at import, a loaded fingerprint index) are read-only once
+built, and ``warm`` builds them before the threads start, so no thread builds a second copy
+(a big fingerprint index is hundreds of MB). One thing is not safe: a scan that fans out over
+processes forks, and ``fork`` in a process whose other threads are scanning copies the locks
+they hold (``functools.cached_property`` takes one in Python 3.11); a child that then needs one
+waits forever, and the watcher with it. So the watcher scans each release in one process
+(``jobs = 1``): its parallelism is across releases. Files are only fetched from the hosts
 the configuration expects (the registry's own, plus ``download-hosts``); a registry document
 pointing elsewhere gets the release recorded with an error saying so, never a silent fetch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +34,7 @@ from typing import Any, Mapping
 import httpx
 
 from seawall.diff import diff
-from seawall.engine import Target
+from seawall.engine import Engine, Target
 from seawall.fetch.cache import Cache
 from seawall.fetch.http import FetchError, NotFound, redact
 from seawall.findings import Finding
@@ -35,8 +42,6 @@ from seawall.policy import Policy
 from seawall.scan import scan_targets
 from seawall.watch.net import host_of
 from seawall.watch.sources import FileRef
-
-_SCAN = threading.Lock()
 
 
 class Retry(Exception):
@@ -102,8 +107,28 @@ def materialize(row: Mapping[str, Any], client: httpx.Client, cache: Cache,
     return Target(name=label, files=paths, meta=meta)
 
 
+def warm(policy: Policy) -> None:
+    """Build what concurrent scans share before they start: the openers and detectors (their
+    compiled rules and keyword matcher) and, with ``codecopy``, the fingerprint index, which
+    threads racing on a cold cache would each load. A failure here is left to the scans,
+    which report it per release."""
+    from seawall.artifacts import openers
+
+    openers()
+    for detector in Engine(limits=policy.limits, settings=policy.detectors).detectors():
+        load = getattr(detector, "index", None)
+        if detector.name == "codecopy" and getattr(detector, "index_path", None) and load:
+            try:
+                load()
+            except Exception:  # noqa: BLE001, S110 - a missing extra or bad index: per release
+                pass
+
+
 def process(row: Mapping[str, Any], previous: Mapping[str, Any] | None, policy: Policy,
             client: httpx.Client, cache: Cache, hosts: Collection[str] | None = None) -> Outcome:
+    """Runs on the watcher's threads, so in one process (see the module's docstring)."""
+    if policy.jobs != 1:
+        policy = dataclasses.replace(policy, jobs=1)
     try:
         target = materialize(row, client, cache, hosts)
     except Refused as exc:
@@ -119,12 +144,11 @@ def process(row: Mapping[str, Any], previous: Mapping[str, Any] | None, policy: 
                 raise  # a transient failure: compare later rather than alert on everything
             # Unpublished or unreachable for good: every finding counts as new (never fewer).
             note = f"previous release {previous['version']} unavailable ({exc}); scanned in full"
-    with _SCAN:
-        if old is None or previous is None:
-            report = scan_targets([target], policy)
-            summary = report.targets[0]
-            error = "; ".join(e for e in (summary.error, note) if e) or None
-            return Outcome(report.findings, summary.files, error, None)
-        result = diff(old, target, policy)
+    if old is None or previous is None:
+        report = scan_targets([target], policy)
+        summary = report.targets[0]
+        error = "; ".join(e for e in (summary.error, note) if e) or None
+        return Outcome(report.findings, summary.files, error, None)
+    result = diff(old, target, policy)
     error = result.new.error or (f"previous release: {result.old.error}" if result.old.error else None)
     return Outcome(result.report.findings, result.new.files, error, previous["version"])

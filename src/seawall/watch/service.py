@@ -1,10 +1,13 @@
 """The watch loop: read feeds, poll due packages, process pending releases, deliver alerts.
 
-One process owns one database. Work that touches the network or scans runs on a bounded
-thread pool (``concurrency``), so at most that many releases are in memory at once; every
-database write happens on the loop's thread, in the short transactions of ``store``. Each
-step reads its work from the database, never from memory, so a restart resumes exactly where
-the last committed transaction left off.
+One process owns one database: ``run`` takes the database's lease (``lease``) first and
+renews it on a heartbeat thread, so a second watcher is refused instead of doubling the work.
+Work that touches the network or scans runs on a bounded thread pool (``concurrency``), so at
+most that many releases are in memory at once; every database write but the lease's happens
+on the loop's thread, in the short transactions of ``store``. Each step reads its work from
+the database, never from memory, so a restart resumes exactly where the last committed
+transaction left off. ``--once`` (``run(until_idle=True)``) does not wait on a webhook that
+keeps failing: one quick retry, then its alerts stay pending for the next run.
 
 ``SEAWALL_WATCH_FAILPOINT`` (``claimed``, ``scanned``, ``stored``, ``sent``) makes the
 process SIGKILL itself at that point of the first release or alert that reaches it: the crash
@@ -33,7 +36,8 @@ from seawall.fetch.http import FetchError
 from seawall.findings import Finding
 from seawall.watch import alerts, db, net, sources
 from seawall.watch.config import WatchConfig, Webhook
-from seawall.watch.pipeline import Outcome, Retry, process, spec
+from seawall.watch.lease import Lease, LeaseLost, stamp
+from seawall.watch.pipeline import Outcome, Retry, process, spec, warm
 from seawall.watch.store import NewAlert, Store
 
 log = logging.getLogger("seawall.watch")
@@ -44,6 +48,10 @@ GIVE_UP_ATTEMPTS = 8
 """A release whose file the registry answers 404/410 for (a CDN may lag the document by
 minutes), or whose processing fails inside seawall, is tried this often, then recorded ``done``
 with the error (shown by ``watch status``). Outages are retried for as long as they last."""
+QUICK_RETRY = 1.0
+"""``--once``: a failed webhook delivery is retried once after at most this long; if that fails
+too (or the receiver asks for a longer pause) the channel's alerts stay pending for the next
+run instead of holding this one for the whole retry schedule."""
 
 
 def failpoint(name: str) -> None:
@@ -83,16 +91,48 @@ class Watcher:
         self.client = net.new_client(cfg.politeness, cfg.user_agent, self.budget)
         self.cache = Cache(cache_root(cfg.cache_dir))
         self.policy = cfg.engine_settings()
+        warm(self.policy)
         self.pool = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="seawall-watch")
         self.hooks: dict[str, Webhook] = {f"webhook:{h.name}": h for h in cfg.webhooks}
         self.channels = list(self.hooks) + (["log"] if cfg.stdout else [])
         self.feed_due: dict[str, float] = {}
         self.feed_failures: dict[str, int] = {}
         self.tick = min(cfg.interval / 4, 1.0)
+        self.lease = Lease(self.engine, cfg.lease, clock=clock)
+        self.once = False
+        self.deferred: dict[str, str] = {}
+        """``--once``: channels left for the next run, with their last error."""
+        self.channel_failures: dict[str, int] = {}
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
+        """Take the lease (``LeaseHeld`` if another watcher has it), loop, give it back.
+        Raises ``LeaseLost`` when another watcher took the lease over meanwhile."""
+        took = self.lease.acquire()
+        if took is not None:
+            log.warning("took over the database lease of %s, which expired at %s (%.0f s ago): "
+                        "that watcher stopped renewing it (killed, or its host is down)",
+                        took.describe(), stamp(took.expires), self.clock() - took.expires)
+        self.lease.start_heartbeat(self.stopping.set)
+        try:
+            self._loop(until_idle, max_seconds)
+        finally:
+            self.lease.stop_heartbeat()
+            if self.lease.lost is None:
+                try:
+                    self.lease.release()
+                except sa_exc.SQLAlchemyError as exc:  # it expires by itself
+                    log.warning("could not release the database lease (%s)", type(exc).__name__)
+        if self.lease.lost is not None:
+            raise LeaseLost(self.lease.lost)
+
+    def _loop(self, until_idle: bool, max_seconds: float | None) -> None:
         started = self.clock()
+        self.once = until_idle
+        self.deferred.clear()
+        self.channel_failures.clear()
+        if until_idle:  # catch up now: alerts a daemon scheduled for later are due this run
+            self.store.alerts_due(self.clock())
         self.setup()
         outages = 0
         while not self.stopping.is_set():
@@ -133,7 +173,12 @@ class Watcher:
     def idle(self) -> bool:
         now = self.clock()
         return (not self.store.due_packages(now, 1) and not self.store.claim(now + NEVER, 1)
-                and not self.store.due_alerts(now + NEVER, 1))
+                and not self.store.due_alerts(now + NEVER, 1, skip=self.deferred))
+
+    def left_pending(self) -> dict[str, tuple[int, str]]:
+        """``--once``: alerts left pending for the next run, by channel: (count, last error)."""
+        counts = self.store.pending_alerts()
+        return {c: (counts[c], error) for c, error in self.deferred.items() if counts.get(c)}
 
     def base(self, ecosystem: str) -> str:
         return self.cfg.npm_registry if ecosystem == "npm" else self.cfg.pypi_index
@@ -311,13 +356,17 @@ class Watcher:
         this pass: its other alerts wait as long as it does, without spending attempts, so a
         receiver that hangs costs one timeout per backoff, not one per queued alert."""
         resume: dict[str, float] = {}  # channel -> when it may be tried again
-        for alert in self.store.due_alerts(self.clock(), limit=200):
+        for alert in self.store.due_alerts(self.clock(), limit=200, skip=self.deferred):
             channel = alert["channel"]
             hook = self.hooks.get(channel)
-            if channel not in resume and hook is not None:
+            if channel not in resume and channel not in self.deferred and hook is not None:
                 paused = self.budget.paused(net.host_of(hook.url))
-                if paused > 0:  # the receiver asked for a pause: wait it out, not blocking
+                if self.once and paused > QUICK_RETRY:
+                    self._defer(channel, f"its receiver asked for a pause of {paused:.0f} s")
+                elif paused > 0:  # the receiver asked for a pause: wait it out, not blocking
                     resume[channel] = self.clock() + paused
+            if channel in self.deferred:  # --once: left pending for the next run, untouched
+                continue
             if channel in resume:
                 self.store.postpone_alert(alert["id"], resume[channel])
                 continue
@@ -339,14 +388,27 @@ class Watcher:
         """Record a failed attempt; returns when the channel may be tried again."""
         attempts = alert["attempts"] + 1
         give_up = attempts >= self.cfg.max_alert_attempts
+        paused = self.budget.paused(net.host_of(hook.url)) if hook else 0.0
         delay = max(net.backoff(attempts - 1, self.cfg.politeness.backoff_base,
-                                self.cfg.politeness.max_backoff),
-                    self.budget.paused(net.host_of(hook.url)) if hook else 0.0)
+                                self.cfg.politeness.max_backoff), paused)
+        channel, error = alert["channel"], f"{type(exc).__name__}: {exc}"
+        tries = self.channel_failures[channel] = self.channel_failures.get(channel, 0) + 1
+        if self.once and not give_up:
+            if tries > 1 or paused > QUICK_RETRY:  # the quick retry failed too: next run
+                self.store.alert_failed(alert["id"], error, self.clock(), False)
+                self._defer(channel, str(exc))
+                return self.clock()
+            delay = max(min(delay, QUICK_RETRY), paused)
         retry_at = self.clock() + delay
-        self.store.alert_failed(alert["id"], f"{type(exc).__name__}: {exc}", retry_at, give_up)
-        log.warning("alert %s via %s failed (%s); %s", alert["alert_key"], alert["channel"],
+        self.store.alert_failed(alert["id"], error, retry_at, give_up)
+        log.warning("alert %s via %s failed (%s); %s", alert["alert_key"], channel,
                     exc, "giving up" if give_up else f"retrying in {delay:.1f} s")
         return retry_at
+
+    def _defer(self, channel: str, reason: str) -> None:
+        """``--once``: leave the channel's alerts pending (due) for the next run."""
+        self.deferred[channel] = reason
+        log.warning("alerts via %s left pending for the next run (%s)", channel, reason)
 
     def _log_line(self, doc: dict[str, Any]) -> None:
         todo = " | ".join(doc["actions"])

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from seawall.findings import Severity
 from seawall.watch.db import alerts, findings, packages, releases
+from seawall.watch.lease import current, stamp
 from seawall.watch.pipeline import spec
 
 
@@ -52,7 +53,8 @@ def gather(engine: Engine, *, limit: int = 20, now: float | None = None) -> dict
         row["spec"] = spec(row["ecosystem"], row["name"], row["version"])
     for row in sent:
         row["severity"] = Severity(row["severity"]).label
-    return {"now": now, "packages": pkgs, "recent_releases": recent, "recent_alerts": sent,
+    return {"now": now, "lease": current(engine, now), "packages": pkgs,
+            "recent_releases": recent, "recent_alerts": sent,
             "backlog": {"pending_releases": pending, "retrying_releases": retrying,
                         "scanned_releases": done, "unsent_alerts": unsent,
                         "failed_alerts": failed}}
@@ -87,9 +89,25 @@ def ago(when: float | None, now: float) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
+def lease_text(lease: dict[str, Any] | None, now: float) -> str:
+    """Who holds the database (one watcher per database), and until when."""
+    if lease is None:
+        return "lease: free (no watcher has run on this database)"
+    who = f"{lease['host']} pid {lease['pid']}"
+    if lease["live"]:
+        return (f"lease: held by {who} since {stamp(lease['acquired'])}, renewed "
+                f"{ago(lease['renewed'], now)}, expires at {stamp(lease['expires'])} "
+                f"(in {max(lease['expires'] - now, 0):.0f} s)")
+    if lease["released"]:
+        return f"lease: free (last held by {who}, released {ago(lease['renewed'], now)})"
+    return (f"lease: expired at {stamp(lease['expires'])} (held by {who}, which stopped "
+            "renewing it); the next watcher takes it over")
+
+
 def render_text(status: dict[str, Any]) -> str:
     now = status["now"]
-    lines = [f"watching {len(status['packages'])} package(s)"]
+    lines = [lease_text(status.get("lease"), now),
+             f"watching {len(status['packages'])} package(s)"]
     for p in status["packages"]:
         error = f"  error: {p['last_error']}" if p["last_error"] else ""
         lines.append(f"  {p['ecosystem']}:{p['name']}  [{p['origin']}]  last poll "

@@ -199,11 +199,29 @@ class Store:
                 error=error, attempts=releases.c.attempts + 1, next_attempt=next_attempt))
 
     # -- alerts ---------------------------------------------------------------------------
-    def due_alerts(self, now: float, limit: int) -> list[RowMapping]:
+    def due_alerts(self, now: float, limit: int, skip: Iterable[str] = ()) -> list[RowMapping]:
+        """Pending alerts due by ``now``, oldest first, but those of the ``skip`` channels."""
         query = (sa.select(alerts).where(alerts.c.state == "pending")
-                 .where(alerts.c.next_attempt <= now).order_by(alerts.c.id).limit(limit))
+                 .where(alerts.c.next_attempt <= now))
+        channels = list(skip)
+        if channels:
+            query = query.where(alerts.c.channel.not_in(channels))
         with self.engine.connect() as conn:
-            return list(conn.execute(query).mappings())
+            return list(conn.execute(query.order_by(alerts.c.id).limit(limit)).mappings())
+
+    def alerts_due(self, now: float) -> None:
+        """Make every pending alert due now (``--once`` catches up rather than wait)."""
+        with self.engine.begin() as conn:
+            conn.execute(alerts.update().where((alerts.c.state == "pending")
+                                               & (alerts.c.next_attempt > now))
+                         .values(next_attempt=now))
+
+    def pending_alerts(self) -> dict[str, int]:
+        """Pending alerts by channel."""
+        query = (sa.select(alerts.c.channel, sa.func.count()).where(alerts.c.state == "pending")
+                 .group_by(alerts.c.channel))
+        with self.engine.connect() as conn:
+            return {channel: int(n) for channel, n in conn.execute(query)}
 
     def alert_sent(self, alert_id: int, now: float) -> None:
         with self.engine.begin() as conn:

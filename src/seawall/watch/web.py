@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from seawall import __version__
-from seawall.watch.status import ago, gather, release_findings
+from seawall.watch.status import ago, gather, lease_text, release_findings
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px solid #ccc;padding:4px 8px;
@@ -58,6 +58,7 @@ def sev(label: str) -> str:
 def index_html(status: dict[str, Any]) -> str:
     now = status["now"]
     b = status["backlog"]
+    lease = f"<p id=lease>{e(lease_text(status.get('lease'), now))}</p>"
     summary = (f"<p id=backlog>{b['pending_releases']} release(s) pending, "
                f"{b['retrying_releases']} retrying, {b['unsent_alerts']} alert(s) unsent, "
                f"{b['failed_alerts']} failed, {b['scanned_releases']} scanned.</p>")
@@ -70,7 +71,7 @@ def index_html(status: dict[str, Any]) -> str:
     releases = table("Recent releases", "releases", ["release", "state", "new findings", "error"], [
         [f"<a href=/release/{int(r['id'])}><code>{e(r['spec'])}</code></a>", e(r["state"]),
          e(r["new_findings"]), e(r["error"] or "")] for r in status["recent_releases"]])
-    return page("Seawall watch", summary + alerts + pkgs + releases)
+    return page("Seawall watch", lease + summary + alerts + pkgs + releases)
 
 
 def release_html(release: dict[str, Any], found: list[dict[str, Any]]) -> str:
