@@ -1,6 +1,6 @@
 """Review of the anchor prefilter, index format 2 and the native lexers (2da35b8, cd98cd1,
 a5d60e1): each test here showed one defect. The fixed ones are regression tests now; the
-two left are known limitations, documented in docs/hunt.md and marked
+one left is a known limitation, documented in docs/hunt.md and marked
 ``xfail(strict=True)``, so a fix shows. A copy test indexes originals with ``seawall index add``, hunts a tarball with the
 index as written (format 2: anchors decide what is parsed) and with the same index
 converted to format 1 (no anchors: everything is parsed), and asserts the findings are the
@@ -810,12 +810,8 @@ ESCAPED = r'"ROLE:\nyou review pull requests\tfor payments\n"'
     ("java", f"class C {{ String p = {ESCAPED}; }}\n"),
     ("c", f"const char *p = {ESCAPED};\n"),
 ])
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "known limitation (docs/hunt.md, Channels): Python's string words keep the letter of an "
-    "escape (`\\nyou` reads `nyou`); the other grammars cut at it (`you`); fixing it changes "
-    "Python's token stream (a normaliser bump)"))
 def test_python_and_native_literals_give_the_same_words(language: str, source: str) -> None:
-    """The shingle channel exists for ports, and a port of a Python prompt module to Go
+    """Regression (fixed: normaliser 4). Before the fix: The shingle channel exists for ports, and a port of a Python prompt module to Go
     (or back) keeps its literals byte for byte. tree-sitter-python's ``string_content``
     spans the escapes inside it, and ``lexer._words`` runs ``WORD`` over that raw text,
     so ``\\nyou`` gives ``nyou`` and ``\\tfor`` gives ``tfor``; Go, Rust, Java and C (and

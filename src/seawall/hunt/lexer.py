@@ -44,10 +44,12 @@ LANGUAGES = {
 """File suffix -> grammar. JavaScript's grammar parses JSX too; a ``.h`` header is read
 as C (tree-sitter recovers locally where a header is really C++)."""
 
-NORMALISER = 3
+NORMALISER = 4
 """Bump when the token stream changes: every fingerprint changes with it, so an index
 made by another normaliser is refused (rebuild it) instead of silently finding nothing.
-(Adding a language changes no existing stream, so it needs no bump.)"""
+(Adding a language changes no existing stream, so it needs no bump.) 4: escapes inside a
+string fragment (Python's grammar keeps them there) read as spaces, as the other
+grammars' fragments end at them."""
 
 FAMILY = {"typescript": "ts", "tsx": "ts", "javascript": "js", "python": "py",
           "go": "go", "rust": "rs", "java": "java", "c": "c", "cpp": "c"}
@@ -69,6 +71,9 @@ _GRAMMARS = {
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NUL = re.compile("\0")
+_ESCAPE = re.compile(r"\\(?:u\{[0-9a-f]{1,6}\}|u[0-9a-f]{8}|u[0-9a-f]{4}|x[0-9a-f]{2}"
+                     r"|n\{[^}\0]{1,80}\}|[0-7]{1,3}|[^\0])")
+"""A backslash escape, lower-cased (``\\n``, ``\\x41``, ``\\u00e9``, ``\\N{...}``)."""
 """A word of a string literal: letters and digits; quotes, escapes and separators go."""
 
 WEB = frozenset({"typescript", "tsx", "javascript", "python"})
@@ -552,6 +557,8 @@ def _words(source: bytes, fragments: Any) -> tuple[np.ndarray, list[str]]:
     begin = np.array([n.start_byte for n in fragments], dtype=np.int64)
     text = b"\0".join([source[n.start_byte:n.end_byte] for n in fragments]).decode(
         "utf-8", "replace").lower()
+    if "\\" in text:  # an escape inside a fragment (Python's grammar keeps them): a space
+        text = _ESCAPE.sub(lambda m: " " * len(m.group()), text)
     seps = np.array([m.start() for m in _NUL.finditer(text)], dtype=np.int64)
     words: list[str] = []
     at: list[int] = []
