@@ -156,8 +156,9 @@ format = "slack"
         ("[policy]\nfail-on = 'urgent'", "unknown severity"),
         ("backfill = 'some'", "backfill must be one of"),
         ("database = 'mysql://x'", "database must be"),
-        ("lease-seconds = 0", "lease-seconds must be a number of seconds > 0"),
-        ("lease-seconds = '60'", "lease-seconds must be a number of seconds > 0"),
+        ("lease-seconds = 0", "lease-seconds must be a number of seconds from 0.1 to 86,400"),
+        ("lease-seconds = '60'", "lease-seconds must be a number of seconds from 0.1 to 86,400"),
+        ("lease-seconds = inf", "lease-seconds must be a number of seconds from 0.1 to 86,400"),
         ("[[alerts.webhook]]\nurl = 'https://h/a'\n[[alerts.webhook]]\nurl = 'https://h/b'\n"
          "name = 'webhook-1'", "its own name"),
     ]:

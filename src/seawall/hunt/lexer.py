@@ -71,9 +71,6 @@ _GRAMMARS = {
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NUL = re.compile("\0")
-_ESCAPE = re.compile(r"\\(?:u\{[0-9a-f]{1,6}\}|u[0-9a-f]{8}|u[0-9a-f]{4}|x[0-9a-f]{2}"
-                     r"|n\{[^}\0]{1,80}\}|[0-7]{1,3}|[^\0])")
-"""A backslash escape, lower-cased (``\\n``, ``\\x41``, ``\\u00e9``, ``\\N{...}``)."""
 """A word of a string literal: letters and digits; quotes, escapes and separators go."""
 
 WEB = frozenset({"typescript", "tsx", "javascript", "python"})
@@ -379,7 +376,14 @@ def tokenize(source: bytes, language: str,
     add(shorts, "I", short_names)  # `{a}` reads as `.a I`, like `{a: x}`
     if fragments:
         out.fragments = [(n.start_byte, n.end_byte) for n in caps.get("frag", ())]
-    w_pos, w_tok = _words(source, caps.get("frag", ()))
+    escapes = caps.get("esc", ())
+    if escapes:  # read as spaces (same length: offsets stay), as other grammars' cuts are
+        blanked = bytearray(source)
+        for node in escapes:
+            blanked[node.start_byte:node.end_byte] = b" " * (node.end_byte - node.start_byte)
+        w_pos, w_tok = _words(bytes(blanked), caps.get("frag", ()))
+    else:
+        w_pos, w_tok = _words(source, caps.get("frag", ()))
     starts.append(w_pos)
     groups.append((len(w_pos), w_tok, None))
 
@@ -541,6 +545,8 @@ def _query(language: str) -> tuple[Any, Any]:
                      "(property_identifier) @_jsx_call) arguments: (arguments . (_) . (null) @drop)"
                      f" (#any-of? @_jsx_call {jsx_calls}))")
     if language == "python":
+        # Python's grammar keeps escapes inside a fragment's text; the others end it there
+        parts.append("(string_content (escape_sequence) @esc)")
         parts.append("(attribute attribute: (identifier) @prop)")
         parts.append("(keyword_argument name: (identifier) @prop)")
     return lang, tree_sitter.Query(lang, "\n".join(p for p in parts if p))
@@ -550,15 +556,13 @@ def _words(source: bytes, fragments: Any) -> tuple[np.ndarray, list[str]]:
     """The lower-cased words of string fragments, with (close to) their byte offsets.
 
     All fragments are decoded and searched in one go; a word's offset is its fragment's
-    start plus its character offset in the fragment (exact for ASCII text, which only
-    matters for line numbers)."""
+    start plus its offset in the fragment, in bytes (for non-ASCII text, from the UTF-8
+    length of the characters before it)."""
     if not fragments:
         return np.zeros(0, dtype=np.int64), []
     begin = np.array([n.start_byte for n in fragments], dtype=np.int64)
     text = b"\0".join([source[n.start_byte:n.end_byte] for n in fragments]).decode(
         "utf-8", "replace").lower()
-    if "\\" in text:  # an escape inside a fragment (Python's grammar keeps them): a space
-        text = _ESCAPE.sub(lambda m: " " * len(m.group()), text)
     seps = np.array([m.start() for m in _NUL.finditer(text)], dtype=np.int64)
     words: list[str] = []
     at: list[int] = []
@@ -569,4 +573,9 @@ def _words(source: bytes, fragments: Any) -> tuple[np.ndarray, list[str]]:
     piece = np.searchsorted(seps, where)  # which fragment each word is in
     piece_start = np.concatenate([[0], seps + 1])[piece]
     piece = np.minimum(piece, len(begin) - 1)
+    if not text.isascii():  # character offsets -> byte offsets (line numbers stay right)
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        size = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)
+        byte_at = np.concatenate([[0], np.cumsum(size)])
+        where, piece_start = byte_at[where], byte_at[piece_start]
     return begin[piece] + (where - piece_start), words

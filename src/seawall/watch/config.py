@@ -8,6 +8,8 @@ into the file, so the file can be committed and shown.
 
 from __future__ import annotations
 
+import math
+
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -29,6 +31,10 @@ TOP_KEYS = {"interval", "database", "cache-dir", "concurrency", "contact", "rech
 PYPI_FILES = {"pypi.org": "files.pythonhosted.org"}
 """Where a public index keeps its files (on another host than its pages)."""
 
+
+MAX_LEASE = 86_400
+"""A lease longer than a day only delays the takeover after a crash (and an unbounded one
+breaks the heartbeat's wait and the times shown)."""
 
 @dataclass(frozen=True)
 class Webhook:
@@ -160,8 +166,9 @@ def from_dict(data: Mapping[str, Any], path: Path, *, database: str | None = Non
         raise ValueError("interval must be > 0 and concurrency >= 1")
     lease = data.get("lease-seconds")
     if lease is not None and (isinstance(lease, bool) or not isinstance(lease, (int, float))
-                              or lease <= 0):
-        raise ValueError("lease-seconds must be a number of seconds > 0")
+                              or not math.isfinite(lease) or not 0.1 <= lease <= MAX_LEASE):
+        raise ValueError(f"lease-seconds must be a number of seconds from 0.1 to {MAX_LEASE:,}"
+                         " (a day)")
     scopes = tuple(s if s.startswith("@") else "@" + s for s in _strings(npm, "scopes"))
     hooks = tuple(_webhook(item, n) for n, item in enumerate(alerts.get("webhook", [])))
     if len({h.name for h in hooks}) != len(hooks):

@@ -44,8 +44,12 @@ def default_seconds(interval: float) -> float:
 
 
 def stamp(when: float) -> str:
-    """A UTC time as people read it in logs (``2026-11-26 02:40:00 UTC``)."""
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A UTC time as people read it in logs (``2026-11-26 02:40:00 UTC``); a value no
+    calendar holds (a row written by something else) is shown as it is."""
+    try:
+        return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{when!r} (not a time)"
 
 
 @dataclass(frozen=True)
