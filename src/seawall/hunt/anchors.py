@@ -36,6 +36,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from seawall.hunt.fingerprint import distinct, kgram_hashes
+from seawall.hunt.lexer import blank
 
 MEMBER, STRING = 0, 1
 """Anchor kinds (the ``kind`` column of the index's ``anchor`` section)."""
@@ -60,9 +61,9 @@ _WORD = re.compile(rb"[a-z0-9\x80-\xff]+")
 """A word: ASCII letters and digits (lower-cased first) and any byte of a non-ASCII
 character (one character class: several times faster than decoding, and the same bytes
 read the same way on both sides)."""
-_ESCAPE = re.compile(rb"\\(?:u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.S)
-_ONLY_ESCAPES = re.compile(rb"(?:\\(?:u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.))+",
-                           re.S)
+_ONE_ESCAPE = rb"\\(?:u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)"
+_ESCAPE = re.compile(_ONE_ESCAPE, re.S)
+_ONLY_ESCAPES = re.compile(rb"(?:" + _ONE_ESCAPE + rb")+", re.S)
 _MEMBER_SEED = 0x5EA
 _WORD_SEED = 0x3A11
 
@@ -124,18 +125,11 @@ def private_member_anchors(source: bytes, dropped: Iterable[tuple[int, int]]) ->
     """Member anchors of the text as it is (what a verbatim copy holds) and of the code
     the lexer keeps, ``dropped`` spans (comments, imports, types) blanked, as a compiler
     or a minifier removes them (what a compiled copy holds)."""
-    spans = sorted(dropped)
+    spans = list(dropped)
     raw = member_anchors(source)
     if not spans:
         return raw
-    text = bytearray(source)
-    end = 0
-    for s, e in spans:
-        s = max(s, end)
-        if e > s:
-            text[s:e] = b" " * (e - s)
-            end = e
-    return np.union1d(raw, member_anchors(bytes(text)))
+    return np.union1d(raw, member_anchors(blank(source, spans)))
 
 
 def worth_parsing(source: bytes, index: Any) -> bool:
@@ -163,22 +157,11 @@ def _enough(count: np.ndarray | None, totals: np.ndarray, small_share: float) ->
 
 def _hits(hashes: np.ndarray, table: np.ndarray, q: dict[str, Any], kind: int
           ) -> np.ndarray | None:
-    """Per original, how many of ``hashes`` are its anchors of ``kind`` (None: none)."""
-    if len(table) == 0 or len(hashes) == 0:
-        return None
-    from seawall.hunt.index import FILTER_BITS
+    """Per original, how many of ``hashes`` are its anchors of ``kind`` (None: none).
+    Capped rows come back too: ``anchor_counting`` says which count."""
+    from seawall.hunt.query import lookup
 
-    top = (hashes >> np.uint64(64 - FILTER_BITS)).astype(np.int64)
-    bits = q["anchor_bits"]
-    hashes = hashes[(bits[top >> 3] >> (top & 7).astype(np.uint8)) & 1 == 1]
-    if len(hashes) == 0:
-        return None
-    lo = np.searchsorted(table, hashes, side="left")
-    hit = np.flatnonzero(table[np.minimum(lo, len(table) - 1)] == hashes)
-    if len(hit) == 0:
-        return None
-    hi = np.searchsorted(table, hashes[hit], side="right")
-    rows = np.concatenate([np.arange(a, b) for a, b in zip(lo[hit].tolist(), hi.tolist())])
+    _, rows = lookup(hashes, table, q["anchor_bits"], cap=None)
     rows = rows[q["anchor_counting"][rows] & (q["anchor_kind"][rows] == kind)]
     if len(rows) == 0:
         return None

@@ -49,6 +49,8 @@ KGRAM_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("exact", "<u4"), ("first", "<
                 ("last", "<u4"))
 SHINGLE_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("first", "<u4"), ("last", "<u4"))
 ANCHOR_FIELDS = (("hash", "<u8"), ("file", "<u4"), ("kind", "<u1"))
+SECTIONS = {"kgram": KGRAM_FIELDS, "shingle": SHINGLE_FIELDS, "anchor": ANCHOR_FIELDS}
+"""Each section's arrays, in the order they are stored."""
 
 
 class IndexFormatError(ValueError):
@@ -87,12 +89,9 @@ class Index:
     _keep: Any = None  # the mapping the arrays view
 
     def __post_init__(self) -> None:
-        if not self.kgram:
-            self.kgram = _empty(KGRAM_FIELDS)
-        if not self.shingle:
-            self.shingle = _empty(SHINGLE_FIELDS)
-        if not self.anchor:
-            self.anchor = _empty(ANCHOR_FIELDS)
+        for name, fields in SECTIONS.items():
+            if not getattr(self, name):
+                setattr(self, name, _empty(fields))
         self._whole: dict[int, list[int]] | None = None
         self._query: dict[str, np.ndarray] | None = None
         self._anchored: bool | None = None
@@ -115,8 +114,7 @@ class Index:
             self.files.append(Original(label, path, language, lines, whole=whole, text=text,
                                        anchors=known, string_anchors=known))
         chunks = packer.take(base)
-        for name, fields in (("kgram", KGRAM_FIELDS), ("shingle", SHINGLE_FIELDS),
-                             ("anchor", ANCHOR_FIELDS)):
+        for name, fields in SECTIONS.items():
             kept = _filter_files(getattr(self, name), remap)
             setattr(self, name, None)  # the old section's arrays go before the new are made
             setattr(self, name, _sorted(_concat([kept, *chunks.pop(name)], fields), stop))
@@ -242,8 +240,7 @@ class Index:
             raise
 
     def _sections(self) -> list[tuple[str, tuple[tuple[str, str], ...], dict[str, np.ndarray]]]:
-        return [("kgram", KGRAM_FIELDS, self.kgram), ("shingle", SHINGLE_FIELDS, self.shingle),
-                ("anchor", ANCHOR_FIELDS, self.anchor)]
+        return [(name, fields, getattr(self, name)) for name, fields in SECTIONS.items()]
 
     @classmethod
     def load(cls, path: Path) -> "Index":
@@ -385,8 +382,7 @@ class Packer:
         self.files: list[tuple[str, str, int, int, int, int]] = []
         """(path, language, lines, whole hash, text hash, 0 or -1: anchors known or not)."""
         self._seen: set[str] = set()
-        self._pending: dict[str, list[dict[str, np.ndarray]]] = {
-            "kgram": [], "shingle": [], "anchor": []}
+        self._pending: dict[str, list[dict[str, np.ndarray]]] = {n: [] for n in SECTIONS}
         self._rows = dict.fromkeys(self._pending, 0)
         self._chunks: dict[str, list[dict[str, np.ndarray]]] = {n: [] for n in self._pending}
 
@@ -429,9 +425,7 @@ class Packer:
 
     def _flush(self, name: str) -> None:
         if self._pending[name]:
-            fields = {"kgram": KGRAM_FIELDS, "shingle": SHINGLE_FIELDS,
-                      "anchor": ANCHOR_FIELDS}[name]
-            self._chunks[name].append(_concat(self._pending[name], fields))
+            self._chunks[name].append(_concat(self._pending[name], SECTIONS[name]))
         self._pending[name], self._rows[name] = [], 0
 
     def take(self, base: int) -> dict[str, list[dict[str, np.ndarray]]]:

@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -376,14 +376,10 @@ def tokenize(source: bytes, language: str,
     add(shorts, "I", short_names)  # `{a}` reads as `.a I`, like `{a: x}`
     if fragments:
         out.fragments = [(n.start_byte, n.end_byte) for n in caps.get("frag", ())]
-    escapes = caps.get("esc", ())
-    if escapes:  # read as spaces (same length: offsets stay), as other grammars' cuts are
-        blanked = bytearray(source)
-        for node in escapes:
-            blanked[node.start_byte:node.end_byte] = b" " * (node.end_byte - node.start_byte)
-        w_pos, w_tok = _words(bytes(blanked), caps.get("frag", ()))
-    else:
-        w_pos, w_tok = _words(source, caps.get("frag", ()))
+    escapes = caps.get("esc", ())  # read as spaces, as other grammars' cuts are
+    literal_text = blank(source, [(n.start_byte, n.end_byte) for n in escapes]) \
+        if escapes else source
+    w_pos, w_tok = _words(literal_text, caps.get("frag", ()))
     starts.append(w_pos)
     groups.append((len(w_pos), w_tok, None))
 
@@ -417,6 +413,16 @@ def tokenize(source: bytes, language: str,
     out.words = [w_tok[i] for i in wkeep.tolist()]
     out.word_starts = wpos[wkeep].tolist()
     return out
+
+
+def blank(source: bytes, spans: Iterable[tuple[int, int]]) -> bytes:
+    """``source`` with every byte of ``spans`` a space: same length, so offsets stay."""
+    text = bytearray(source)
+    for start, end in spans:
+        end = min(end, len(text))
+        if end > start:
+            text[start:end] = b" " * (end - start)
+    return bytes(text)
 
 
 def _no_tokens(hasher: Callable[[list[str]], np.ndarray] | None) -> Tokens:

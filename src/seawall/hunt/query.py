@@ -73,9 +73,10 @@ class Match:
         }
 
 
-def _lookup(hashes: np.ndarray, table: np.ndarray, bits: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Every (suspect position, index row) pair with equal hashes, capped hashes skipped.
+def lookup(hashes: np.ndarray, table: np.ndarray, bits: np.ndarray | None = None,
+           cap: int | None = DF_CAP) -> tuple[np.ndarray, np.ndarray]:
+    """Every (suspect position, index row) pair with equal hashes; a hash in more than
+    ``cap`` rows is skipped (``None``: none is).
 
     ``bits`` (``Index.query_arrays``) is a bitmap of the table's top hash bits: most
     k-grams of an unrelated file are ruled out by one lookup in it, and only the rest go
@@ -91,19 +92,23 @@ def _lookup(hashes: np.ndarray, table: np.ndarray, bits: np.ndarray | None = Non
         if len(hashes) == 0:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
-    pos, rows = _search(hashes, table)
+    pos, rows = _search(hashes, table, cap)
     return (pos if where is None else where[pos]), rows
 
 
-def _search(hashes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _search(hashes: np.ndarray, table: np.ndarray, cap: int | None
+            ) -> tuple[np.ndarray, np.ndarray]:
     lo = np.searchsorted(table, hashes, side="left")
     hit = np.flatnonzero(table[np.minimum(lo, len(table) - 1)] == hashes)
     if len(hit) == 0:  # the usual case for an unrelated file: one search per k-gram
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     count = np.searchsorted(table, hashes[hit], side="right") - lo[hit]
-    keep = count <= DF_CAP
-    ok, c, lo_ok = hit[keep], count[keep], lo[hit][keep]
+    if cap is None:
+        ok, c, lo_ok = hit, count, lo[hit]
+    else:
+        keep = count <= cap
+        ok, c, lo_ok = hit[keep], count[keep], lo[hit][keep]
     if len(ok) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
@@ -168,11 +173,11 @@ def match(index: Index, fp: Fingerprint, family: str) -> list[Match]:
         return []
     kg, sh = index.kgram, index.shingle
     cached = index.query_arrays()
-    pos, rows = _lookup(fp.kgrams, kg["hash"], cached["kgram_bits"])
+    pos, rows = lookup(fp.kgrams, kg["hash"], cached["kgram_bits"])
     files = cached["kgram_file"]
     pos, rows = _in_runs(files, pos, rows)
     orig, susp = _per_file(files, rows, pos, n)
-    spos, srows = _lookup(fp.shingles, sh["hash"], cached["shingle_bits"])
+    spos, srows = lookup(fp.shingles, sh["hash"], cached["shingle_bits"])
     sfiles = cached["shingle_file"]
     sorig, _ = _per_file(sfiles, srows, spos, n)
     cov_o = orig / cached["kgram_total"]
